@@ -1,4 +1,50 @@
 //! # sim-net — the Linux dataplane model
 //!
-//! Network namespaces, devices, routing, neighbours, netfilter and the local stack, as Linux
-//! has them. Filled in by the dataplane issue; see DESIGN.md §4.
+//! Network namespaces with devices, addresses, routing tables, neighbours and sysctls, and the
+//! packet path between them, as Linux has them (DESIGN.md §4). Packets are real bytes
+//! (`smoltcp::wire`), and every step a packet takes is recorded as a [`Hop`].
+//!
+//! | module | holds |
+//! | --- | --- |
+//! | [`network`] | [`Network`]: namespaces, devices, links, and the `ip`-like operations that build them |
+//! | [`netns`], [`device`], [`addr`] | a namespace, a device (loopback, veth, bridge, dummy, VXLAN, NIC), an address |
+//! | [`route`], [`neigh`], [`bridge`], [`sysctl`] | routing tables, the ARP neighbour table, the bridge FDB, sysctls |
+//! | [`link`] | point-to-point links: latency, bandwidth, queue, loss |
+//! | [`datapath`] | the packet path: rx, bridge, ARP, IPv4 input/forward/local/output, ICMP, VXLAN, xmit |
+//! | [`walk`] | the synchronous driver: one packet at a frozen instant, every hop |
+//! | [`sim`] | the engine driver: [`NetSim`] as a sim-core `World` |
+//! | [`hop`] | [`Hop`] records, observation points, verdicts, the closed set of drop reasons |
+//! | [`packet`], [`wire`] | building and describing packets; the VXLAN header |
+//! | [`pcapng`] | captures written as pcapng |
+//! | [`dump`] | `ip addr`, `ip route`, `ip neigh`, `bridge fdb` text |
+//!
+//! Not yet modelled: netfilter (the hook points are marked in [`datapath`]), the local TCP/UDP
+//! stack beyond "a socket listens on this port", IPv6 forwarding, IPv4 fragmentation.
+
+pub mod addr;
+pub mod bridge;
+pub mod datapath;
+pub mod device;
+pub mod dump;
+pub mod error;
+pub mod hop;
+pub mod link;
+pub mod neigh;
+pub mod netns;
+pub mod network;
+pub mod packet;
+pub mod pcapng;
+pub mod route;
+pub mod sim;
+pub mod sysctl;
+pub mod walk;
+pub mod wire;
+
+pub use device::DeviceId;
+pub use error::TopologyError;
+pub use hop::{DropReason, Hop, Point, Verdict};
+pub use link::{LinkId, LinkProps};
+pub use netns::{NetNsId, SocketProto};
+pub use network::{Network, VxlanConfig};
+pub use sim::NetSim;
+pub use walk::Walk;

@@ -1,0 +1,64 @@
+//! A network namespace: its devices, routing tables, neighbour table, sysctls and the ports
+//! that local sockets listen on.
+
+use std::collections::BTreeSet;
+
+use crate::device::DeviceId;
+use crate::neigh::NeighTable;
+use crate::route::RoutingTable;
+use crate::sysctl::Sysctls;
+
+/// Index of a namespace in its network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NetNsId(pub(crate) u32);
+
+impl NetNsId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// IP protocols a local socket can be bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SocketProto {
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetNs {
+    pub name: String,
+    /// Devices in creation order (`ip link` order).
+    pub devices: Vec<DeviceId>,
+    pub local: RoutingTable,
+    pub main: RoutingTable,
+    pub neigh: NeighTable,
+    pub sysctl: Sysctls,
+    /// Ports with a socket listening on any address (`ss -ltnu`).
+    pub listening: BTreeSet<(SocketProto, u16)>,
+    /// Next IPv4 identification for locally generated packets.
+    pub(crate) ip_id: u16,
+    /// The next ifindex to hand out.
+    pub(crate) next_ifindex: u32,
+}
+
+impl NetNs {
+    pub(crate) fn new(name: String) -> Self {
+        NetNs {
+            name,
+            devices: Vec::new(),
+            local: RoutingTable::default(),
+            main: RoutingTable::default(),
+            neigh: NeighTable::default(),
+            sysctl: Sysctls::default(),
+            listening: BTreeSet::new(),
+            ip_id: 0,
+            next_ifindex: 1,
+        }
+    }
+
+    pub(crate) fn next_ip_id(&mut self) -> u16 {
+        self.ip_id = self.ip_id.wrapping_add(1);
+        self.ip_id
+    }
+}
