@@ -16,6 +16,7 @@
 //! | [`hop`] | [`Hop`] records, observation points, verdicts, the closed set of drop reasons |
 //! | [`packet`], [`wire`] | building and describing packets; the VXLAN header |
 //! | [`pcapng`] | captures written as pcapng |
+//! | [`topology`] | ready-made topologies (one bridge; two nodes routed or over VXLAN) |
 //! | [`dump`] | `ip addr`, `ip route`, `ip neigh`, `bridge fdb` text |
 //!
 //! Not yet modelled: netfilter (the hook points are marked in [`datapath`]), the local TCP/UDP
@@ -37,6 +38,7 @@ pub mod pcapng;
 pub mod route;
 pub mod sim;
 pub mod sysctl;
+pub mod topology;
 pub mod walk;
 pub mod wire;
 

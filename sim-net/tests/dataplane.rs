@@ -344,3 +344,130 @@ fn hairpin_decides_whether_a_frame_may_return_to_its_port() {
         w.render()
     );
 }
+
+#[test]
+fn text_dumps_after_a_vxlan_ping() {
+    let mut t = two_nodes_vxlan(1500, None);
+    t.net
+        .walk_output(T0, t.pod_a, ping("10.244.1.2", "10.244.2.3", 8, false));
+    let node1 = sim_net::dump::all(&t.net, t.node1, T0);
+    let pod_a = sim_net::dump::all(&t.net, t.pod_a, T0);
+    assert!(
+        node1.contains("10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink\n"),
+        "{node1}"
+    );
+    assert!(
+        node1.contains("10.244.1.0/24 dev cbr0 proto kernel scope link src 10.244.1.1\n"),
+        "{node1}"
+    );
+    assert!(
+        pod_a.contains("default via 10.244.1.1 dev eth0\n"),
+        "{pod_a}"
+    );
+    insta::assert_snapshot!("node1_dump", node1);
+    insta::assert_snapshot!("pod_a_dump", pod_a);
+}
+
+mod engine {
+    use super::*;
+    use sim_core::{Engine, SimDuration};
+    use sim_net::NetSim;
+
+    fn replies(sim: &NetSim) -> Vec<SimTime> {
+        sim.delivered
+            .iter()
+            .filter(|d| packet::describe_ipv4(&d.packet).contains("echo reply"))
+            .map(|d| d.time)
+            .collect()
+    }
+
+    #[test]
+    fn ping_across_a_link_takes_the_latencies_it_should() {
+        let latency = SimDuration::from_micros(200);
+        let t = two_nodes_routed(LinkProps {
+            latency,
+            ..LinkProps::default()
+        });
+        let pod_a = t.pod_a;
+        let mut sim = NetSim::new(t.net, 1);
+        let first = sim.send(
+            SimTime::ZERO,
+            pod_a,
+            ping("10.244.1.2", "10.244.2.3", 56, false),
+        );
+        let second = sim.send(
+            SimTime::from_nanos(1_000_000),
+            pod_a,
+            ping("10.244.1.2", "10.244.2.3", 56, false),
+        );
+        let mut e = Engine::new(sim, 1);
+        e.schedule_at(first.at, first);
+        e.schedule_at(second.at, second);
+        e.run_to_quiescence().unwrap();
+        // First: ARP across the link (2 x 200us), then request and reply (2 x 200us).
+        // Second: neighbours known, one round trip.
+        assert_eq!(
+            replies(e.world()),
+            vec![SimTime::from_nanos(800_000), SimTime::from_nanos(1_400_000)]
+        );
+        assert!(e.trace().len() > 40);
+    }
+
+    #[test]
+    fn bandwidth_adds_serialisation_delay() {
+        // 98-byte frames at 1 Mbit/s: 784us on the wire each way.
+        let props = LinkProps {
+            latency: SimDuration::ZERO,
+            bandwidth_bps: Some(1_000_000),
+            ..LinkProps::default()
+        };
+        let mut t = two_nodes_routed(props);
+        t.net
+            .walk_output(T0, t.pod_a, ping("10.244.1.2", "10.244.2.3", 56, false));
+        let pod_a = t.pod_a;
+        let mut sim = NetSim::new(t.net, 1);
+        let job = sim.send(
+            SimTime::ZERO,
+            pod_a,
+            ping("10.244.1.2", "10.244.2.3", 56, false),
+        );
+        let mut e = Engine::new(sim, 1);
+        e.schedule_at(job.at, job);
+        e.run_to_quiescence().unwrap();
+        assert_eq!(replies(e.world()), vec![SimTime::from_nanos(2 * 784_000)]);
+    }
+
+    fn lossy_run(seed: u64) -> (usize, sim_core::Digest) {
+        let t = two_nodes_routed(LinkProps {
+            loss_ppm: 300_000,
+            ..LinkProps::default()
+        });
+        let pod_a = t.pod_a;
+        let mut sim = NetSim::new(t.net, seed);
+        let jobs: Vec<_> = (0..40u64)
+            .map(|i| {
+                sim.send(
+                    SimTime::from_nanos(i * 5_000_000_000),
+                    pod_a,
+                    ping("10.244.1.2", "10.244.2.3", 8, false),
+                )
+            })
+            .collect();
+        let mut e = Engine::new(sim, seed).with_budget(1_000_000);
+        for j in jobs {
+            e.schedule_at(j.at, j);
+        }
+        e.run_to_quiescence().unwrap();
+        let n = replies(e.world()).len();
+        (n, e.trace().digest())
+    }
+
+    #[test]
+    fn loss_is_seeded_and_loses_some_not_all() {
+        let (n, d) = lossy_run(7);
+        // 30% loss each way: about half the pings come back.
+        assert!((8..36).contains(&n), "{n} of 40 replies");
+        assert_eq!(lossy_run(7), (n, d), "same seed, same run");
+        assert_ne!(lossy_run(8).1, d, "another seed, another run");
+    }
+}
