@@ -88,6 +88,8 @@ pub struct Effects<'r> {
     pub jobs: Vec<Job>,
     pub hops: Vec<Hop>,
     pub delivered: Vec<Delivered>,
+    /// Frames seen on devices, when capturing: (device, inbound?, bytes).
+    pub captured: Option<Vec<(DeviceId, bool, Vec<u8>)>>,
     next_tag: u32,
 }
 
@@ -100,6 +102,7 @@ impl<'r> Effects<'r> {
             jobs: Vec::new(),
             hops: Vec::new(),
             delivered: Vec::new(),
+            captured: None,
             next_tag,
         }
     }
@@ -204,6 +207,9 @@ impl Network {
             );
         };
         let dst = eth.dst_addr();
+        if let Some(c) = &mut fx.captured {
+            c.push((dev, true, frame.clone()));
+        }
         self.dev_hop(
             fx,
             tag,
@@ -424,6 +430,9 @@ impl Network {
                 Verdict::Drop(DropReason::Mtu),
                 format!("{} bytes > mtu {}", frame.len() - ETH_HLEN, d.mtu),
             );
+        }
+        if let Some(c) = &mut fx.captured {
+            c.push((dev, false, frame.clone()));
         }
         match &d.kind {
             DeviceKind::Loopback => {

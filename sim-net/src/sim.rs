@@ -7,6 +7,7 @@ use crate::datapath::{Clock, Delivered, Effects, Job, Work};
 use crate::hop::Hop;
 use crate::netns::NetNsId;
 use crate::network::Network;
+use crate::pcapng::{Capture, CapturedPacket, Direction, LinkType};
 
 /// A network running in the engine.
 pub struct NetSim {
@@ -16,6 +17,10 @@ pub struct NetSim {
     pub record_hops: bool,
     /// Packets handed to local sockets.
     pub delivered: Vec<Delivered>,
+    /// Hops processed so far (counted even when not recorded).
+    pub hop_count: u64,
+    /// Every frame received or sent by every device, when enabled with [`NetSim::capture`].
+    pub capture: Option<Capture>,
     next_tag: u32,
     rng: SimRng,
 }
@@ -28,9 +33,18 @@ impl NetSim {
             hops: Vec::new(),
             record_hops: true,
             delivered: Vec::new(),
+            hop_count: 0,
+            capture: None,
             next_tag: 0,
             rng: SimRng::stream(seed, "sim-net/links"),
         }
+    }
+
+    /// Starts capturing every frame on every device (one pcapng interface per device, named
+    /// `netns/device`, created when it first sees a frame).
+    pub fn capture(mut self) -> Self {
+        self.capture = Some(Capture::new());
+        self
     }
 
     /// A job for an IPv4 packet a socket in `ns` sends at `at`; its tag is returned.
@@ -62,14 +76,35 @@ impl World for NetSim {
     fn handle(&mut self, ctx: &mut Ctx<'_, Job>, job: Job) {
         let now = ctx.now();
         let mut fx = Effects::new(now, Clock::Timed, &mut self.rng, self.next_tag);
+        if self.capture.is_some() {
+            fx.captured = Some(Vec::new());
+        }
         self.net.process(job, &mut fx);
         self.next_tag = fx.next_tag();
         let Effects {
             jobs,
             hops,
             delivered,
+            captured,
             ..
         } = fx;
+        if let (Some(cap), Some(frames)) = (&mut self.capture, captured) {
+            for (dev, inbound, data) in frames {
+                let interface = cap.interface(&self.net.device_path(dev), LinkType::Ethernet);
+                let direction = if inbound {
+                    Direction::Inbound
+                } else {
+                    Direction::Outbound
+                };
+                cap.record(CapturedPacket {
+                    time: now,
+                    interface,
+                    direction,
+                    data,
+                });
+            }
+        }
+        self.hop_count += hops.len() as u64;
         for j in jobs {
             ctx.schedule_at(j.at, j);
         }

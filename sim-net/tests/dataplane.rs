@@ -437,6 +437,41 @@ mod engine {
         assert_eq!(replies(e.world()), vec![SimTime::from_nanos(2 * 784_000)]);
     }
 
+    #[test]
+    fn capture_names_interfaces_by_netns_and_device_and_reads_back() {
+        let t = two_nodes_vxlan(1500, None);
+        let pod_a = t.pod_a;
+        let mut sim = NetSim::new(t.net, 1).capture();
+        let job = sim.send(
+            SimTime::ZERO,
+            pod_a,
+            ping("10.244.1.2", "10.244.2.3", 56, true),
+        );
+        let mut e = Engine::new(sim, 1);
+        e.schedule_at(job.at, job);
+        e.run_to_quiescence().unwrap();
+        let cap = e.world().capture.as_ref().unwrap();
+        let names: Vec<&str> = cap.interfaces().iter().map(|i| i.name.as_str()).collect();
+        assert!(
+            names.contains(&"pod-a/eth0")
+                && names.contains(&"node-1/flannel.1")
+                && names.contains(&"node-2/eth0"),
+            "{names:?}"
+        );
+        let mut bytes = Vec::new();
+        cap.write_pcapng(&mut bytes).unwrap();
+        let (ifaces, pkts) = sim_net::pcapng::read_capture(&bytes[..]).unwrap();
+        assert_eq!(ifaces.len(), cap.interfaces().len());
+        assert_eq!(pkts.len(), cap.packets().len());
+        // On the underlay, the ping travels inside UDP to 8472.
+        let eth0 = names.iter().position(|n| *n == "node-2/eth0").unwrap();
+        assert!(
+            pkts.iter()
+                .any(|p| p.interface == eth0
+                    && packet::describe_frame(&p.data).contains(":8472: UDP"))
+        );
+    }
+
     fn lossy_run(seed: u64) -> (usize, sim_core::Digest) {
         let t = two_nodes_routed(LinkProps {
             loss_ppm: 300_000,
