@@ -18,6 +18,7 @@
 //! | [`pcapng`] | captures written as pcapng |
 //! | [`topology`] | ready-made topologies (one bridge; two nodes routed or over VXLAN) |
 //! | [`dump`] | `ip addr`, `ip route`, `ip neigh`, `bridge fdb` text |
+//! | [`dot`] | the topology as Graphviz DOT (petgraph) |
 //!
 //! Not yet modelled: netfilter (the hook points are marked in [`datapath`]), the local TCP/UDP
 //! stack beyond "a socket listens on this port", IPv6 forwarding, IPv4 fragmentation.
@@ -26,6 +27,7 @@ pub mod addr;
 pub mod bridge;
 pub mod datapath;
 pub mod device;
+pub mod dot;
 pub mod dump;
 pub mod error;
 pub mod hop;

@@ -506,3 +506,18 @@ mod engine {
         assert_ne!(lossy_run(8).1, d, "another seed, another run");
     }
 }
+
+#[test]
+fn dot_export_of_two_routed_nodes() {
+    let t = two_nodes_routed(LinkProps::default());
+    let dot = sim_net::dot::to_dot(&t.net);
+    assert!(dot.starts_with("graph topology {") && dot.ends_with("}\n"));
+    assert_eq!(
+        dot.matches("subgraph cluster_").count(),
+        4,
+        "two nodes and two pods"
+    );
+    assert_eq!(dot.matches("label=\"veth\"").count(), 2);
+    assert_eq!(dot.matches("label=\"link 100.000us\"").count(), 1);
+    insta::assert_snapshot!(dot);
+}
