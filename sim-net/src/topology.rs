@@ -25,12 +25,11 @@ pub fn node(
     name: &str,
     bridge_cidr: Option<&str>,
 ) -> (NetNsId, Option<DeviceId>) {
-    let ns = net.add_netns(name).expect("fixed, valid topology");
-    net.sysctl(ns, "net.ipv4.ip_forward", "1")
-        .expect("fixed, valid topology");
+    let ns = net.add_netns(name).expect(OK);
+    net.sysctl(ns, "net.ipv4.ip_forward", "1").expect(OK);
     let br = bridge_cidr.map(|cidr| {
-        let br = net.add_bridge(ns, "cbr0").expect("fixed, valid topology");
-        net.add_addr(br, cidr).expect("fixed, valid topology");
+        let br = net.add_bridge(ns, "cbr0").expect(OK);
+        net.add_addr(br, cidr).expect(OK);
         net.set_up(br);
         br
     });
@@ -48,23 +47,17 @@ pub fn pod(
     cidr: &str,
     gw: &str,
 ) -> NetNsId {
-    let ns = net.add_netns(name).expect("fixed, valid topology");
-    let (eth0, host) = net
-        .add_veth(ns, "eth0", node, host_if)
-        .expect("fixed, valid topology");
-    net.add_addr(eth0, cidr).expect("fixed, valid topology");
+    let ns = net.add_netns(name).expect(OK);
+    let (eth0, host) = net.add_veth(ns, "eth0", node, host_if).expect(OK);
+    net.add_addr(eth0, cidr).expect(OK);
     net.set_up(eth0);
     net.set_up(host);
-    net.set_master(host, bridge).expect("fixed, valid topology");
+    net.set_master(host, bridge).expect(OK);
     net.add_route(
         ns,
-        Route::unicast(
-            "0.0.0.0/0".parse().expect("fixed, valid topology"),
-            Some(ip(gw)),
-            eth0,
-        ),
+        Route::unicast("0.0.0.0/0".parse().expect(OK), Some(ip(gw)), eth0),
     )
-    .expect("fixed, valid topology");
+    .expect(OK);
     ns
 }
 
@@ -79,41 +72,38 @@ pub struct TwoNodes {
     pub eth2: DeviceId,
 }
 
-/// kubenet-style: the pod CIDRs are routed to each other's node address.
-pub fn two_nodes_routed(props: LinkProps) -> TwoNodes {
+const OK: &str = "fixed, valid topology";
+
+/// The shared part: two nodes with bridges, `eth0` NICs on one link with the given underlay
+/// MTU and addresses 192.168.0.11/.12; `join` then connects the pod networks, and each node
+/// gets one pod.
+fn two_nodes(
+    props: LinkProps,
+    underlay_mtu: u32,
+    join: impl FnOnce(&mut Network, [(NetNsId, DeviceId, Ipv4Addr); 2]),
+) -> TwoNodes {
     let mut net = Network::new();
     let (node1, br1) = node(&mut net, "node-1", Some("10.244.1.1/24"));
     let (node2, br2) = node(&mut net, "node-2", Some("10.244.2.1/24"));
-    let eth1 = net.add_nic(node1, "eth0").expect("fixed, valid topology");
-    let eth2 = net.add_nic(node2, "eth0").expect("fixed, valid topology");
-    net.connect(eth1, eth2, props)
-        .expect("fixed, valid topology");
+    let eth1 = net.add_nic(node1, "eth0").expect(OK);
+    let eth2 = net.add_nic(node2, "eth0").expect(OK);
+    net.connect(eth1, eth2, props).expect(OK);
     for (d, a) in [(eth1, "192.168.0.11/24"), (eth2, "192.168.0.12/24")] {
-        net.add_addr(d, a).expect("fixed, valid topology");
+        net.set_mtu(d, underlay_mtu).expect(OK);
+        net.add_addr(d, a).expect(OK);
         net.set_up(d);
     }
-    net.add_route(
-        node1,
-        Route::unicast(
-            "10.244.2.0/24".parse().expect("fixed, valid topology"),
-            Some(ip("192.168.0.12")),
-            eth1,
-        ),
-    )
-    .expect("fixed, valid topology");
-    net.add_route(
-        node2,
-        Route::unicast(
-            "10.244.1.0/24".parse().expect("fixed, valid topology"),
-            Some(ip("192.168.0.11")),
-            eth2,
-        ),
-    )
-    .expect("fixed, valid topology");
+    join(
+        &mut net,
+        [
+            (node1, eth1, ip("192.168.0.11")),
+            (node2, eth2, ip("192.168.0.12")),
+        ],
+    );
     let pod_a = pod(
         &mut net,
         node1,
-        br1.expect("fixed, valid topology"),
+        br1.expect(OK),
         "pod-a",
         "veth-a",
         "10.244.1.2/24",
@@ -122,7 +112,7 @@ pub fn two_nodes_routed(props: LinkProps) -> TwoNodes {
     let pod_b = pod(
         &mut net,
         node2,
-        br2.expect("fixed, valid topology"),
+        br2.expect(OK),
         "pod-b",
         "veth-b",
         "10.244.2.3/24",
@@ -139,116 +129,61 @@ pub fn two_nodes_routed(props: LinkProps) -> TwoNodes {
     }
 }
 
+/// The other node's pod CIDR, from node `i`'s point of view (node 0 has 10.244.1.0/24).
+fn other_pod_cidr(i: usize) -> ipnet::Ipv4Net {
+    format!("10.244.{}.0/24", 2 - i).parse().expect(OK)
+}
+
+/// kubenet-style: the pod CIDRs are routed to each other's node address.
+pub fn two_nodes_routed(props: LinkProps) -> TwoNodes {
+    two_nodes(props, crate::device::ETH_MTU, |net, nodes| {
+        for i in 0..2 {
+            let (ns, eth, _) = nodes[i];
+            let peer = nodes[1 - i].2;
+            net.add_route(ns, Route::unicast(other_pod_cidr(i), Some(peer), eth))
+                .expect(OK);
+        }
+    })
+}
+
 /// flannel-vxlan-style: each node has `flannel.1` (VNI 1, port 8472) with a /32 address from
 /// its pod CIDR, an onlink route to the other pod CIDR via the other flannel.1 address, and
 /// permanent neighbour + FDB entries for the other node's VTEP.
 pub fn two_nodes_vxlan(underlay_mtu: u32, vxlan_mtu: Option<u32>) -> TwoNodes {
-    let mut net = Network::new();
-    let (node1, br1) = node(&mut net, "node-1", Some("10.244.1.1/24"));
-    let (node2, br2) = node(&mut net, "node-2", Some("10.244.2.1/24"));
-    let eth1 = net.add_nic(node1, "eth0").expect("fixed, valid topology");
-    let eth2 = net.add_nic(node2, "eth0").expect("fixed, valid topology");
-    net.connect(eth1, eth2, LinkProps::default())
-        .expect("fixed, valid topology");
-    let mut vteps = Vec::new();
-    for (ns, eth, addr, local, flannel_ip) in [
-        (
-            node1,
-            eth1,
-            "192.168.0.11/24",
-            "192.168.0.11",
-            "10.244.1.0/32",
-        ),
-        (
-            node2,
-            eth2,
-            "192.168.0.12/24",
-            "192.168.0.12",
-            "10.244.2.0/32",
-        ),
-    ] {
-        net.set_mtu(eth, underlay_mtu)
-            .expect("fixed, valid topology");
-        net.add_addr(eth, addr).expect("fixed, valid topology");
-        net.set_up(eth);
-        let vx = net
-            .add_vxlan(
-                ns,
-                "flannel.1",
-                VxlanConfig {
+    two_nodes(LinkProps::default(), underlay_mtu, |net, nodes| {
+        let vteps: Vec<(DeviceId, Ipv4Addr)> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, &(ns, eth, local))| {
+                let cfg = VxlanConfig {
                     vni: 1,
-                    local: ip(local),
+                    local,
                     dstport: None,
                     dev: Some(eth),
-                },
-            )
-            .expect("fixed, valid topology");
-        if let Some(m) = vxlan_mtu {
-            net.set_mtu(vx, m).expect("fixed, valid topology");
+                };
+                let vx = net.add_vxlan(ns, "flannel.1", cfg).expect(OK);
+                if let Some(m) = vxlan_mtu {
+                    net.set_mtu(vx, m).expect(OK);
+                }
+                let addr = ip(&format!("10.244.{}.0", i + 1));
+                net.add_addr(vx, &format!("{addr}/32")).expect(OK);
+                net.set_up(vx);
+                (vx, addr)
+            })
+            .collect();
+        for i in 0..2 {
+            let (vx, _) = vteps[i];
+            let (peer_vx, peer_addr) = vteps[1 - i];
+            let peer_mac = net.device(peer_vx).mac;
+            let route = Route {
+                onlink: true,
+                ..Route::unicast(other_pod_cidr(i), Some(peer_addr), vx)
+            };
+            net.add_route(nodes[i].0, route).expect(OK);
+            net.add_neigh(vx, peer_addr, peer_mac);
+            net.vxlan_fdb_add(vx, peer_mac, nodes[1 - i].2).expect(OK);
         }
-        net.add_addr(vx, flannel_ip).expect("fixed, valid topology");
-        net.set_up(vx);
-        vteps.push(vx);
-    }
-    let (vx1, vx2) = (vteps[0], vteps[1]);
-    let (mac1, mac2) = (net.device(vx1).mac, net.device(vx2).mac);
-    net.add_route(
-        node1,
-        Route {
-            onlink: true,
-            ..Route::unicast(
-                "10.244.2.0/24".parse().expect("fixed, valid topology"),
-                Some(ip("10.244.2.0")),
-                vx1,
-            )
-        },
-    )
-    .expect("fixed, valid topology");
-    net.add_route(
-        node2,
-        Route {
-            onlink: true,
-            ..Route::unicast(
-                "10.244.1.0/24".parse().expect("fixed, valid topology"),
-                Some(ip("10.244.1.0")),
-                vx2,
-            )
-        },
-    )
-    .expect("fixed, valid topology");
-    net.add_neigh(vx1, ip("10.244.2.0"), mac2);
-    net.add_neigh(vx2, ip("10.244.1.0"), mac1);
-    net.vxlan_fdb_add(vx1, mac2, ip("192.168.0.12"))
-        .expect("fixed, valid topology");
-    net.vxlan_fdb_add(vx2, mac1, ip("192.168.0.11"))
-        .expect("fixed, valid topology");
-    let pod_a = pod(
-        &mut net,
-        node1,
-        br1.expect("fixed, valid topology"),
-        "pod-a",
-        "veth-a",
-        "10.244.1.2/24",
-        "10.244.1.1",
-    );
-    let pod_b = pod(
-        &mut net,
-        node2,
-        br2.expect("fixed, valid topology"),
-        "pod-b",
-        "veth-b",
-        "10.244.2.3/24",
-        "10.244.2.1",
-    );
-    TwoNodes {
-        net,
-        node1,
-        node2,
-        pod_a,
-        pod_b,
-        eth1,
-        eth2,
-    }
+    })
 }
 
 /// An ICMP echo request from `src` to `dst` as a socket in the source namespace sends it.
