@@ -36,7 +36,7 @@ use crate::hop::{DropReason, Hop, Point, Verdict};
 use crate::neigh::{Queued, RETRANS_TIME, Resolution};
 use crate::netns::{NetNsId, SocketProto};
 use crate::network::Network;
-use crate::packet::{self, ETH_HLEN, IPV4_HLEN, Ipv4Header};
+use crate::packet::{self, ETH_HLEN, Ipv4Header, Ipv4Summary};
 use crate::route::RouteType;
 use crate::wire::vxlan;
 
@@ -130,6 +130,7 @@ impl<'r> Effects<'r> {
 /// ICMP (type, code) pairs the path sends.
 const ICMP_NET_UNREACH: (u8, u8) = (3, 0);
 const ICMP_HOST_UNREACH: (u8, u8) = (3, 1);
+const ICMP_PROT_UNREACH: (u8, u8) = (3, 2);
 const ICMP_PORT_UNREACH: (u8, u8) = (3, 3);
 const ICMP_FRAG_NEEDED: (u8, u8) = (3, 4);
 const ICMP_PKT_FILTERED: (u8, u8) = (3, 13);
@@ -243,10 +244,7 @@ impl Network {
         let eth = EthernetFrame::new_unchecked(&frame[..]);
         match eth.ethertype() {
             EthernetProtocol::Arp => self.arp_input(dev, &frame, tag, fx),
-            EthernetProtocol::Ipv4 => {
-                let src_mac = eth.src_addr();
-                self.ip_input(dev, frame[ETH_HLEN..].to_vec(), src_mac, tag, fx)
-            }
+            EthernetProtocol::Ipv4 => self.ip_input(dev, frame[ETH_HLEN..].to_vec(), tag, fx),
             other => self.dev_hop(
                 fx,
                 tag,
@@ -787,14 +785,7 @@ impl Network {
     // ---- IPv4 --------------------------------------------------------------------------
 
     /// `ip_rcv` + `ip_route_input_slow` + `ip_error`.
-    fn ip_input(
-        &mut self,
-        dev: DeviceId,
-        pkt: Vec<u8>,
-        _src_mac: EthernetAddress,
-        tag: u32,
-        fx: &mut Effects<'_>,
-    ) {
+    fn ip_input(&mut self, dev: DeviceId, mut pkt: Vec<u8>, tag: u32, fx: &mut Effects<'_>) {
         let Some(s) = packet::parse_ipv4(&pkt) else {
             return self.dev_hop(
                 fx,
@@ -805,6 +796,8 @@ impl Network {
                 "bad IPv4 header",
             );
         };
+        // ip_rcv trims link-layer padding (short frames are padded to 60 bytes on the wire).
+        pkt.truncate(s.total_len);
         let d = self.device(dev);
         let ns = d.ns;
         let on_lo = matches!(d.kind, DeviceKind::Loopback);
@@ -971,118 +964,71 @@ impl Network {
         // hook: filter/mangle/nat INPUT.
         let ns = self.device(dev).ns;
         let s = packet::parse_ipv4(&pkt).expect("validated by ip_input");
-        let payload = &pkt[IPV4_HLEN..];
-        match (s.protocol, s.ports) {
-            (IpProtocol::Icmp, Some((8, 0))) => {
-                if self.netns(ns).sysctl.icmp_echo_ignore_all {
-                    return self.dev_hop(
-                        fx,
-                        tag,
-                        dev,
-                        Point::Icmp,
-                        Verdict::Consume,
-                        "echo request ignored (icmp_echo_ignore_all=1)",
-                    );
+        let Some((sport, dport)) = s.ports else {
+            let (reason, why) = match s.protocol {
+                _ if !s.first_fragment => (
+                    DropReason::Unsupported,
+                    "fragment reassembly is not modelled".to_string(),
+                ),
+                IpProtocol::Tcp | IpProtocol::Udp | IpProtocol::Icmp => (
+                    DropReason::Malformed,
+                    format!("truncated {} header", s.protocol),
+                ),
+                other => {
+                    self.icmp_error(ns, &pkt, ICMP_PROT_UNREACH, [0; 4], fx);
+                    (DropReason::NoSocket, format!("no handler for {other}"))
                 }
-                let src = if s.dst.is_broadcast() {
-                    self.device(dev).ipv4().unwrap_or(s.dst)
-                } else {
-                    s.dst
-                };
-                let body = {
-                    let mut b = payload.to_vec();
-                    b[0] = 0;
-                    b[2] = 0;
-                    b[3] = 0;
-                    smoltcp::wire::Icmpv4Packet::new_unchecked(&mut b[..]).fill_checksum();
-                    b
-                };
-                let t = fx.new_tag();
-                self.dev_hop(
-                    fx,
-                    tag,
-                    dev,
-                    Point::Icmp,
-                    Verdict::Consume,
-                    format!("echo request answered (reply #{t})"),
-                );
-                let reply = self.new_ipv4(ns, src, s.src, IpProtocol::Icmp, &body);
-                fx.now_job(t, Work::Output { ns, packet: reply });
+            };
+            return self.dev_hop(fx, tag, dev, Point::Local, Verdict::Drop(reason), why);
+        };
+        match s.protocol {
+            IpProtocol::Icmp if (sport, dport) == (8, 0) => self.icmp_echo(dev, &pkt, &s, tag, fx),
+            IpProtocol::Icmp => {
+                let note = packet::describe_ipv4(&pkt);
+                self.deliver_to_socket(dev, pkt, tag, note, fx);
             }
-            (IpProtocol::Icmp, _) => {
-                self.dev_hop(
-                    fx,
-                    tag,
-                    dev,
-                    Point::Local,
-                    Verdict::Deliver,
-                    packet::describe_ipv4(&pkt),
-                );
-                fx.delivered.push(Delivered {
-                    time: fx.now,
-                    tag,
-                    ns,
-                    packet: pkt,
-                });
-            }
-            (IpProtocol::Udp, Some((_, dport))) => {
+            IpProtocol::Udp => {
                 if let Some(vx) = self.vxlan_for_port(ns, dport) {
-                    return self.vxlan_rcv(vx, &pkt, tag, fx);
+                    return self.vxlan_rcv(vx, &pkt, &s, tag, fx);
                 }
                 if self
                     .netns(ns)
                     .listening
                     .contains(&(SocketProto::Udp, dport))
                 {
-                    self.dev_hop(
-                        fx,
-                        tag,
+                    return self.deliver_to_socket(
                         dev,
-                        Point::Local,
-                        Verdict::Deliver,
+                        pkt,
+                        tag,
                         format!("udp socket :{dport}"),
-                    );
-                    fx.delivered.push(Delivered {
-                        time: fx.now,
-                        tag,
-                        ns,
-                        packet: pkt,
-                    });
-                } else {
-                    self.dev_hop(
                         fx,
-                        tag,
-                        dev,
-                        Point::Local,
-                        Verdict::Drop(DropReason::NoSocket),
-                        format!("no udp socket on :{dport}"),
                     );
-                    if !s.dst.is_broadcast() {
-                        self.icmp_error(ns, &pkt, ICMP_PORT_UNREACH, [0; 4], fx);
-                    }
+                }
+                self.dev_hop(
+                    fx,
+                    tag,
+                    dev,
+                    Point::Local,
+                    Verdict::Drop(DropReason::NoSocket),
+                    format!("no udp socket on :{dport}"),
+                );
+                if !s.dst.is_broadcast() {
+                    self.icmp_error(ns, &pkt, ICMP_PORT_UNREACH, [0; 4], fx);
                 }
             }
-            (IpProtocol::Tcp, Some((sport, dport))) => {
+            IpProtocol::Tcp => {
                 if self
                     .netns(ns)
                     .listening
                     .contains(&(SocketProto::Tcp, dport))
                 {
-                    self.dev_hop(
-                        fx,
-                        tag,
+                    return self.deliver_to_socket(
                         dev,
-                        Point::Local,
-                        Verdict::Deliver,
-                        format!("tcp socket :{dport}"),
-                    );
-                    fx.delivered.push(Delivered {
-                        time: fx.now,
+                        pkt,
                         tag,
-                        ns,
-                        packet: pkt,
-                    });
-                    return;
+                        format!("tcp socket :{dport}"),
+                        fx,
+                    );
                 }
                 self.dev_hop(
                     fx,
@@ -1092,48 +1038,107 @@ impl Network {
                     Verdict::Drop(DropReason::NoSocket),
                     format!("no tcp socket on :{dport}"),
                 );
-                let flags = payload.get(13).copied().unwrap_or(0);
-                if flags & packet::TCP_RST != 0 {
-                    return;
-                }
-                // tcp_v4_send_reset: answer a segment without ACK with RST|ACK, else RST.
-                let seq = u32::from_be_bytes(payload[4..8].try_into().expect("tcp header"));
-                let ack = u32::from_be_bytes(payload[8..12].try_into().expect("tcp header"));
-                let data_len = (s.total_len - IPV4_HLEN)
-                    .saturating_sub(usize::from(payload[12] >> 4) * 4)
-                    as u32;
-                let syn_fin = u32::from(flags & packet::TCP_SYN != 0)
-                    + u32::from(flags & packet::TCP_FIN != 0);
-                let body = if flags & packet::TCP_ACK != 0 {
-                    packet::tcp(s.dst, dport, s.src, sport, ack, 0, packet::TCP_RST, 0)
-                } else {
-                    packet::tcp(
-                        s.dst,
-                        dport,
-                        s.src,
-                        sport,
-                        0,
-                        seq.wrapping_add(data_len + syn_fin),
-                        packet::TCP_RST | packet::TCP_ACK,
-                        0,
-                    )
-                };
-                let t = fx.new_tag();
-                let rst = self.new_ipv4(ns, s.dst, s.src, IpProtocol::Tcp, &body);
-                self.dev_hop(fx, t, dev, Point::Local, Verdict::Pass, "tcp reset sent");
-                fx.now_job(t, Work::Output { ns, packet: rst });
+                self.tcp_reset(dev, &pkt, &s, fx);
             }
-            _ => {
-                self.dev_hop(
-                    fx,
-                    tag,
-                    dev,
-                    Point::Local,
-                    Verdict::Drop(DropReason::NoSocket),
-                    format!("no handler for {}", s.protocol),
-                );
-            }
+            _ => unreachable!("parse_ipv4 gives ports only for TCP, UDP and ICMP"),
         }
+    }
+
+    /// Hands a packet to the socket that owns it: the end of its journey.
+    fn deliver_to_socket(
+        &mut self,
+        dev: DeviceId,
+        pkt: Vec<u8>,
+        tag: u32,
+        note: String,
+        fx: &mut Effects<'_>,
+    ) {
+        let ns = self.device(dev).ns;
+        self.dev_hop(fx, tag, dev, Point::Local, Verdict::Deliver, note);
+        fx.delivered.push(Delivered {
+            time: fx.now,
+            tag,
+            ns,
+            packet: pkt,
+        });
+    }
+
+    /// `icmp_echo`: the reply keeps the request's identifier, sequence and data.
+    fn icmp_echo(
+        &mut self,
+        dev: DeviceId,
+        pkt: &[u8],
+        s: &Ipv4Summary,
+        tag: u32,
+        fx: &mut Effects<'_>,
+    ) {
+        let ns = self.device(dev).ns;
+        if self.netns(ns).sysctl.icmp_echo_ignore_all {
+            return self.dev_hop(
+                fx,
+                tag,
+                dev,
+                Point::Icmp,
+                Verdict::Consume,
+                "echo request ignored (icmp_echo_ignore_all=1)",
+            );
+        }
+        let src = if s.dst.is_broadcast() {
+            self.device(dev).ipv4().unwrap_or(s.dst)
+        } else {
+            s.dst
+        };
+        let mut body = pkt[s.header_len..s.total_len].to_vec();
+        body[0] = 0; // echo reply
+        smoltcp::wire::Icmpv4Packet::new_unchecked(&mut body[..]).fill_checksum();
+        let t = fx.new_tag();
+        self.dev_hop(
+            fx,
+            tag,
+            dev,
+            Point::Icmp,
+            Verdict::Consume,
+            format!("echo request answered (reply #{t})"),
+        );
+        let reply = self.new_ipv4(ns, src, s.src, IpProtocol::Icmp, &body);
+        fx.now_job(t, Work::Output { ns, packet: reply });
+    }
+
+    /// `tcp_v4_send_reset`: a segment to a closed port is answered with RST (if it carried
+    /// an ACK) or RST|ACK acknowledging it; a RST is never answered.
+    fn tcp_reset(&mut self, dev: DeviceId, pkt: &[u8], s: &Ipv4Summary, fx: &mut Effects<'_>) {
+        let ns = self.device(dev).ns;
+        let seg = &pkt[s.header_len..s.total_len];
+        let Some((sport, dport)) = s.ports else {
+            return;
+        };
+        let flags = seg[13];
+        if flags & packet::TCP_RST != 0 {
+            return;
+        }
+        let word = |at: usize| u32::from_be_bytes([seg[at], seg[at + 1], seg[at + 2], seg[at + 3]]);
+        let body = if flags & packet::TCP_ACK != 0 {
+            packet::tcp(s.dst, dport, s.src, sport, word(8), 0, packet::TCP_RST, 0)
+        } else {
+            let data_len = (seg.len() - usize::from(seg[12] >> 4) * 4) as u32;
+            let syn_fin =
+                u32::from(flags & packet::TCP_SYN != 0) + u32::from(flags & packet::TCP_FIN != 0);
+            let ack = word(4).wrapping_add(data_len + syn_fin);
+            packet::tcp(
+                s.dst,
+                dport,
+                s.src,
+                sport,
+                0,
+                ack,
+                packet::TCP_RST | packet::TCP_ACK,
+                0,
+            )
+        };
+        let t = fx.new_tag();
+        let rst = self.new_ipv4(ns, s.dst, s.src, IpProtocol::Tcp, &body);
+        self.dev_hop(fx, t, dev, Point::Local, Verdict::Pass, "tcp reset sent");
+        fx.now_job(t, Work::Output { ns, packet: rst });
     }
 
     /// A locally generated IPv4 packet with the namespace's TTL and next IP ID.
@@ -1299,13 +1304,23 @@ impl Network {
 
     /// `vxlan_rcv`: strips the outer headers and receives the inner frame on the device with
     /// the packet's VNI.
-    fn vxlan_rcv(&mut self, first: DeviceId, outer: &[u8], tag: u32, fx: &mut Effects<'_>) {
+    fn vxlan_rcv(
+        &mut self,
+        first: DeviceId,
+        outer: &[u8],
+        s: &Ipv4Summary,
+        tag: u32,
+        fx: &mut Effects<'_>,
+    ) {
         let ns = self.device(first).ns;
         let port = match &self.device(first).kind {
             DeviceKind::Vxlan(v) => v.dstport,
             _ => unreachable!("vxlan_for_port returns VXLAN devices"),
         };
-        let udp_payload = &outer[IPV4_HLEN + 8..];
+        // parse_ipv4 checked that the UDP length lies inside the packet.
+        let udp = &outer[s.header_len..s.total_len];
+        let udp_len = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
+        let udp_payload = &udp[8..udp_len];
         // Linux (unlike RFC 7348 §5) drops packets with reserved bits set.
         let parsed = vxlan::Packet::new_checked(udp_payload)
             .ok()
@@ -1339,7 +1354,7 @@ impl Network {
                 format!("no VXLAN device for vni {}", repr.vni),
             );
         };
-        let outer_src = packet::parse_ipv4(outer).map(|s| s.src).expect("validated");
+        let outer_src = s.src;
         self.dev_hop(
             fx,
             tag,

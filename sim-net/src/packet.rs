@@ -21,16 +21,35 @@ pub struct Ipv4Summary {
     pub dst: Ipv4Addr,
     pub protocol: IpProtocol,
     pub ttl: u8,
+    /// Header length in bytes, options included.
+    pub header_len: usize,
     pub total_len: usize,
     pub dont_frag: bool,
-    /// Source and destination ports for TCP/UDP, ICMP (type, code) for ICMP.
+    /// Source and destination ports for TCP/UDP, ICMP (type, code) for ICMP — present only
+    /// in a first fragment whose transport header is complete (TCP: 20 bytes and a data
+    /// offset inside the segment; UDP: 8 bytes and a length inside the datagram; ICMP: 8).
     pub ports: Option<(u16, u16)>,
     /// First fragment or unfragmented.
     pub first_fragment: bool,
 }
 
+/// Whether `l4` starts with a complete header of `protocol`.
+fn transport_header_complete(protocol: IpProtocol, l4: &[u8]) -> bool {
+    match protocol {
+        IpProtocol::Tcp => {
+            l4.len() >= 20 && (20..=l4.len()).contains(&(usize::from(l4[12] >> 4) * 4))
+        }
+        IpProtocol::Udp => {
+            l4.len() >= 8
+                && (8..=l4.len()).contains(&usize::from(u16::from_be_bytes([l4[4], l4[5]])))
+        }
+        IpProtocol::Icmp => l4.len() >= 8,
+        _ => false,
+    }
+}
+
 /// Validates an IPv4 packet as `ip_rcv` does (version, header length, total length, header
-/// checksum) and summarises it.
+/// checksum) and summarises it. Bytes past `total_len` (link-layer padding) are allowed.
 pub fn parse_ipv4(bytes: &[u8]) -> Option<Ipv4Summary> {
     let p = Ipv4Packet::new_checked(bytes).ok()?;
     if p.version() != 4 || !p.verify_checksum() {
@@ -38,21 +57,21 @@ pub fn parse_ipv4(bytes: &[u8]) -> Option<Ipv4Summary> {
     }
     let payload = p.payload();
     let first_fragment = p.frag_offset() == 0;
-    let ports = match p.next_header() {
-        IpProtocol::Udp | IpProtocol::Tcp if first_fragment && payload.len() >= 4 => Some((
-            u16::from_be_bytes([payload[0], payload[1]]),
-            u16::from_be_bytes([payload[2], payload[3]]),
-        )),
-        IpProtocol::Icmp if first_fragment && payload.len() >= 2 => {
-            Some((u16::from(payload[0]), u16::from(payload[1])))
-        }
-        _ => None,
-    };
+    let protocol = p.next_header();
+    let ports =
+        (first_fragment && transport_header_complete(protocol, payload)).then(|| match protocol {
+            IpProtocol::Icmp => (u16::from(payload[0]), u16::from(payload[1])),
+            _ => (
+                u16::from_be_bytes([payload[0], payload[1]]),
+                u16::from_be_bytes([payload[2], payload[3]]),
+            ),
+        });
     Some(Ipv4Summary {
         src: p.src_addr(),
         dst: p.dst_addr(),
-        protocol: p.next_header(),
+        protocol,
         ttl: p.hop_limit(),
+        header_len: usize::from(p.header_len()),
         total_len: usize::from(p.total_len()),
         dont_frag: p.dont_frag(),
         ports,
@@ -222,7 +241,7 @@ pub fn describe_ipv4(bytes: &[u8]) -> String {
     let Some(s) = parse_ipv4(bytes) else {
         return format!("malformed IPv4 ({} bytes)", bytes.len());
     };
-    let payload = &bytes[IPV4_HLEN.min(bytes.len())..];
+    let payload = &bytes[s.header_len..s.total_len];
     let body = match (s.protocol, s.ports) {
         (IpProtocol::Icmp, Some((t, c))) => {
             let what = match (t, c) {
@@ -372,6 +391,38 @@ mod tests {
         );
         let f = EthernetFrame::new_checked(&req[..]).unwrap();
         assert_eq!(f.dst_addr(), EthernetAddress::BROADCAST);
+    }
+
+    #[test]
+    fn options_padding_and_truncated_transport_headers() {
+        let syn = tcp(A, 40000, B, 80, 1, 0, TCP_SYN, 64240);
+        let full = ipv4(hdr(IpProtocol::Tcp), &syn);
+        // A TCP header cut to 12 bytes: the packet is valid IPv4, but has no usable ports.
+        let cut = ipv4(hdr(IpProtocol::Tcp), &syn[..12]);
+        assert_eq!(parse_ipv4(&cut).unwrap().ports, None);
+        // Link-layer padding after total_len is allowed and not counted.
+        let mut padded = full.clone();
+        padded.extend([0; 6]);
+        let s = parse_ipv4(&padded).unwrap();
+        assert_eq!((s.total_len, s.ports), (40, Some((40000, 80))));
+        // Four bytes of options (a NOP and an end-of-list, padded): ports come after them.
+        let mut opt = vec![0u8; 24 + syn.len()];
+        opt[..20].copy_from_slice(&full[..20]);
+        opt[0] = 0x46;
+        let total = opt.len() as u16;
+        opt[2..4].copy_from_slice(&total.to_be_bytes());
+        opt[20] = 1;
+        opt[24..].copy_from_slice(&syn);
+        Ipv4Packet::new_unchecked(&mut opt[..]).fill_checksum();
+        let s = parse_ipv4(&opt).unwrap();
+        assert_eq!((s.header_len, s.ports), (24, Some((40000, 80))));
+        // A UDP length pointing past the datagram is refused too.
+        let mut u = udp(A, 1, B, 2, b"abc");
+        u[4..6].copy_from_slice(&99u16.to_be_bytes());
+        assert_eq!(
+            parse_ipv4(&ipv4(hdr(IpProtocol::Udp), &u)).unwrap().ports,
+            None
+        );
     }
 
     #[test]

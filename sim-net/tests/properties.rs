@@ -147,3 +147,63 @@ proptest! {
         }
     }
 }
+
+/// A frame for `dst_mac` carrying an IPv4 header with a valid checksum (so it passes `ip_rcv`)
+/// but arbitrary options, protocol, flags and a transport part of any length, padded or not.
+fn hostile_frame(
+    dst_mac: smoltcp::wire::EthernetAddress,
+    dst: std::net::Ipv4Addr,
+    (ihl, proto, frag, tail, pad): (u8, u8, u16, Vec<u8>, usize),
+) -> Vec<u8> {
+    let hlen = usize::from(ihl) * 4;
+    let mut ip = vec![0u8; hlen + tail.len()];
+    ip[0] = 0x40 | ihl;
+    ip[2..4].copy_from_slice(&((hlen + tail.len()) as u16).to_be_bytes());
+    ip[6..8].copy_from_slice(&frag.to_be_bytes());
+    ip[8] = 64;
+    ip[9] = proto;
+    ip[12..16].copy_from_slice(&[10, 244, 1, 2]);
+    ip[16..20].copy_from_slice(&dst.octets());
+    ip[hlen..].copy_from_slice(&tail);
+    smoltcp::wire::Ipv4Packet::new_unchecked(&mut ip[..]).fill_checksum();
+    ip.extend(std::iter::repeat_n(0, pad));
+    sim_net::packet::ethernet(
+        smoltcp::wire::EthernetAddress([2, 0, 0, 0, 0x77, 1]),
+        dst_mac,
+        smoltcp::wire::EthernetProtocol::Ipv4,
+        &ip,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Malformed input from a wire (a replayed capture, a hostile peer) never panics the path:
+    /// it is dropped with a reason or handled as Linux would.
+    #[test]
+    fn hostile_frames_never_panic(
+        shape in (prop_oneof![3 => Just(5u8), 1 => 6u8..=15],
+                  prop::sample::select(vec![1u8, 6, 17, 47]),
+                  prop::sample::select(vec![0u16, 0x4000, 0x2000, 0x0001]),
+                  prop::collection::vec(any::<u8>(), 0..28), 0usize..20),
+        to_node in any::<bool>(),
+        raw in prop::collection::vec(any::<u8>(), 0..80),
+    ) {
+        let mut t = sim_net::topology::two_nodes_vxlan(1500, None);
+        // Arrives on node-2's eth0 (for the node itself, incl. its VXLAN port) or pod-b's eth0.
+        let (dev, dst) = if to_node {
+            (t.eth2, ip("192.168.0.12"))
+        } else {
+            (t.net.device_id(t.pod_b, "eth0").unwrap(), ip("10.244.2.3"))
+        };
+        let mac = t.net.device(dev).mac;
+        let mut shape = shape;
+        if to_node && shape.1 == 17 && shape.3.len() >= 4 {
+            shape.3[2..4].copy_from_slice(&8472u16.to_be_bytes()); // aim at the VXLAN socket
+        }
+        let w = t.net.walk_frame(SimTime::ZERO, dev, hostile_frame(mac, dst, shape));
+        prop_assert!(w.fate().is_some(), "{}", w.render());
+        let w = t.net.walk_frame(SimTime::ZERO, dev, raw);
+        prop_assert!(w.fate().is_some(), "{}", w.render());
+    }
+}
