@@ -3,7 +3,7 @@
 //! trace and hop recording off). Target: ≥ 1 M hops/s.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use sim_core::{Engine, SimDuration, SimTime, Trace};
+use sim_core::{SimDuration, SimTime, Trace};
 use sim_net::topology::{ping, two_nodes_routed};
 use sim_net::{LinkProps, NetSim, Network};
 
@@ -34,10 +34,7 @@ fn run(net: Network, pod_a: sim_net::NetNsId) -> u64 {
             )
         })
         .collect();
-    let mut e = Engine::new(sim, 1).with_trace(Trace::disabled());
-    for j in jobs {
-        e.schedule_at(j.at, j);
-    }
+    let mut e = sim.into_engine(1, jobs).with_trace(Trace::disabled());
     e.run_to_quiescence().expect("no budget");
     e.world().hop_count
 }

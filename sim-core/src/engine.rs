@@ -239,18 +239,6 @@ impl<W: World> Engine<W> {
         self.queue.cancel(token)
     }
 
-    /// Runs world code outside event delivery with a `Ctx` at the current time (to set up
-    /// initial state that schedules events, or for a synchronous query that traces).
-    pub fn with_ctx<R>(&mut self, f: impl FnOnce(&mut W, &mut Ctx<'_, W::Event>) -> R) -> R {
-        let mut ctx = Ctx {
-            now: self.now,
-            queue: &mut self.queue,
-            rngs: &mut self.rngs,
-            trace: &mut self.trace,
-        };
-        f(&mut self.world, &mut ctx)
-    }
-
     fn budget_exhausted(&self) -> bool {
         self.budget.is_some_and(|b| self.delivered >= b)
     }

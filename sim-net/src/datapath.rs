@@ -135,6 +135,18 @@ const ICMP_PORT_UNREACH: (u8, u8) = (3, 3);
 const ICMP_FRAG_NEEDED: (u8, u8) = (3, 4);
 const ICMP_PKT_FILTERED: (u8, u8) = (3, 13);
 const ICMP_TIME_EXCEEDED: (u8, u8) = (11, 0);
+/// What a rejecting route type does to a packet: its drop reason and the ICMP error
+/// `ip_error` sends about a forwarded one (`blackhole` is silent). A local sender gets the
+/// error code from the syscall instead, so `local_out` uses only the reason.
+fn route_rejection(kind: RouteType) -> Option<(DropReason, Option<(u8, u8)>)> {
+    match kind {
+        RouteType::Blackhole => Some((DropReason::Blackhole, None)),
+        RouteType::Unreachable => Some((DropReason::Unreachable, Some(ICMP_HOST_UNREACH))),
+        RouteType::Prohibit => Some((DropReason::Prohibit, Some(ICMP_PKT_FILTERED))),
+        RouteType::Unicast | RouteType::Local | RouteType::Broadcast => None,
+    }
+}
+
 /// `icmp_send` quotes at most this much of the offending packet (576 - 20 - 8).
 const ICMP_QUOTE_MAX: usize = 548;
 
@@ -385,12 +397,10 @@ impl Network {
             );
         }
         self.dev_hop(fx, tag, br, Point::Bridge, Verdict::Pass, note);
-        let mut tag_for_next = Some(tag);
-        if to_host {
-            tag_for_next = None;
-        }
+        // The original tag follows the copy that goes up to the host, else the first port's.
+        let mut unused_tag = (!to_host).then_some(tag);
         for p in ports {
-            let t = tag_for_next.take().unwrap_or_else(|| fx.new_tag());
+            let t = unused_tag.take().unwrap_or_else(|| fx.new_tag());
             fx.now_job(
                 t,
                 Work::Xmit {
@@ -853,13 +863,7 @@ impl Network {
             }
             return;
         };
-        let (reason, icmp) = match route.kind {
-            RouteType::Blackhole => (Some(DropReason::Blackhole), None),
-            RouteType::Unreachable => (Some(DropReason::Unreachable), Some(ICMP_HOST_UNREACH)),
-            RouteType::Prohibit => (Some(DropReason::Prohibit), Some(ICMP_PKT_FILTERED)),
-            _ => (None, None),
-        };
-        if let Some(reason) = reason {
+        if let Some((reason, icmp)) = route_rejection(route.kind) {
             self.dev_hop(
                 fx,
                 tag,
@@ -987,20 +991,22 @@ impl Network {
                 let note = packet::describe_ipv4(&pkt);
                 self.deliver_to_socket(dev, pkt, tag, note, fx);
             }
-            IpProtocol::Udp => {
-                if let Some(vx) = self.vxlan_for_port(ns, dport) {
+            IpProtocol::Udp | IpProtocol::Tcp => {
+                let udp = s.protocol == IpProtocol::Udp;
+                if udp && let Some(vx) = self.vxlan_for_port(ns, dport) {
                     return self.vxlan_rcv(vx, &pkt, &s, tag, fx);
                 }
-                if self
-                    .netns(ns)
-                    .listening
-                    .contains(&(SocketProto::Udp, dport))
-                {
+                let (proto, name) = if udp {
+                    (SocketProto::Udp, "udp")
+                } else {
+                    (SocketProto::Tcp, "tcp")
+                };
+                if self.netns(ns).listening.contains(&(proto, dport)) {
                     return self.deliver_to_socket(
                         dev,
                         pkt,
                         tag,
-                        format!("udp socket :{dport}"),
+                        format!("{name} socket :{dport}"),
                         fx,
                     );
                 }
@@ -1010,35 +1016,14 @@ impl Network {
                     dev,
                     Point::Local,
                     Verdict::Drop(DropReason::NoSocket),
-                    format!("no udp socket on :{dport}"),
+                    format!("no {name} socket on :{dport}"),
                 );
-                if !s.dst.is_broadcast() {
+                // UDP refuses with "port unreachable" (never for broadcast), TCP with a reset.
+                if !udp {
+                    self.tcp_reset(dev, &pkt, &s, fx);
+                } else if !s.dst.is_broadcast() {
                     self.icmp_error(ns, &pkt, ICMP_PORT_UNREACH, [0; 4], fx);
                 }
-            }
-            IpProtocol::Tcp => {
-                if self
-                    .netns(ns)
-                    .listening
-                    .contains(&(SocketProto::Tcp, dport))
-                {
-                    return self.deliver_to_socket(
-                        dev,
-                        pkt,
-                        tag,
-                        format!("tcp socket :{dport}"),
-                        fx,
-                    );
-                }
-                self.dev_hop(
-                    fx,
-                    tag,
-                    dev,
-                    Point::Local,
-                    Verdict::Drop(DropReason::NoSocket),
-                    format!("no tcp socket on :{dport}"),
-                );
-                self.tcp_reset(dev, &pkt, &s, fx);
             }
             _ => unreachable!("parse_ipv4 gives ports only for TCP, UDP and ICMP"),
         }
@@ -1200,13 +1185,7 @@ impl Network {
                 format!("{}: Network is unreachable", s.dst),
             );
         };
-        let reason = match route.kind {
-            RouteType::Blackhole => Some(DropReason::Blackhole),
-            RouteType::Unreachable => Some(DropReason::Unreachable),
-            RouteType::Prohibit => Some(DropReason::Prohibit),
-            _ => None,
-        };
-        if let Some(r) = reason {
+        if let Some((r, _)) = route_rejection(route.kind) {
             return self.hop(
                 fx,
                 tag,

@@ -8,6 +8,8 @@ use crate::sysctl::SysctlError;
 pub enum TopologyError {
     #[error("network namespace {0:?} already exists")]
     NetnsExists(String),
+    #[error("invalid network namespace name {0:?}: non-empty, no '/' or whitespace")]
+    BadNetnsName(String),
     #[error("no network namespace named {0:?}")]
     UnknownNetns(String),
     #[error("device {name:?} already exists in netns {netns:?}")]

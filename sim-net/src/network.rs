@@ -77,17 +77,6 @@ impl Network {
             })
     }
 
-    /// A device by `netns/device` path, as traces and pcapng name them.
-    pub fn device_by_path(&self, path: &str) -> Result<DeviceId, TopologyError> {
-        let (ns, dev) = path
-            .rsplit_once('/')
-            .ok_or_else(|| TopologyError::UnknownDevice {
-                netns: String::new(),
-                name: path.to_string(),
-            })?;
-        self.device_id(self.netns_id(ns)?, dev)
-    }
-
     pub fn netns(&self, id: NetNsId) -> &NetNs {
         &self.netns[id.index()]
     }
@@ -134,7 +123,7 @@ impl Network {
             return Err(TopologyError::NetnsExists(name.to_string()));
         }
         if name.is_empty() || name.contains('/') || name.chars().any(char::is_whitespace) {
-            return Err(TopologyError::UnknownNetns(name.to_string()));
+            return Err(TopologyError::BadNetnsName(name.to_string()));
         }
         let id = NetNsId(self.netns.len() as u32);
         self.netns.push(NetNs::new(name.to_string()));
@@ -153,15 +142,7 @@ impl Network {
         kind: DeviceKind,
         mtu: u32,
     ) -> Result<DeviceId, TopologyError> {
-        if !valid_ifname(name) {
-            return Err(TopologyError::BadDeviceName(name.to_string()));
-        }
-        if self.dev_by_name.contains_key(&(ns, name.to_string())) {
-            return Err(TopologyError::DeviceExists {
-                netns: self.netns(ns).name.clone(),
-                name: name.to_string(),
-            });
-        }
+        self.check_new_device(ns, name)?;
         let id = DeviceId(self.devices.len() as u32);
         // Locally administered, unique, deterministic: 02:00 + the device's index.
         let [a, b, c, d] = (id.0 + 1).to_be_bytes();
@@ -185,6 +166,20 @@ impl Network {
         Ok(id)
     }
 
+    /// Refuses a name `ip link add` would refuse in `ns`: invalid, or already taken.
+    fn check_new_device(&self, ns: NetNsId, name: &str) -> Result<(), TopologyError> {
+        if !valid_ifname(name) {
+            return Err(TopologyError::BadDeviceName(name.to_string()));
+        }
+        if self.dev_by_name.contains_key(&(ns, name.to_string())) {
+            return Err(TopologyError::DeviceExists {
+                netns: self.netns(ns).name.clone(),
+                name: name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     /// `ip link add NAME_A type veth peer name NAME_B netns NS_B`.
     pub fn add_veth(
         &mut self,
@@ -193,18 +188,12 @@ impl Network {
         ns_b: NetNsId,
         name_b: &str,
     ) -> Result<(DeviceId, DeviceId), TopologyError> {
+        // Both names are checked before either end is created.
+        self.check_new_device(ns_a, name_a)?;
+        self.check_new_device(ns_b, name_b)?;
         if ns_a == ns_b && name_a == name_b {
             return Err(TopologyError::DeviceExists {
                 netns: self.netns(ns_a).name.clone(),
-                name: name_b.to_string(),
-            });
-        }
-        if !valid_ifname(name_b) {
-            return Err(TopologyError::BadDeviceName(name_b.to_string()));
-        }
-        if self.dev_by_name.contains_key(&(ns_b, name_b.to_string())) {
-            return Err(TopologyError::DeviceExists {
-                netns: self.netns(ns_b).name.clone(),
                 name: name_b.to_string(),
             });
         }
@@ -457,9 +446,10 @@ impl Network {
 
     /// `ip route add` into the main table, validated like the kernel does.
     pub fn add_route(&mut self, ns: NetNsId, route: Route) -> Result<(), TopologyError> {
-        let bad = |reason: &str| TopologyError::BadRoute {
-            netns: self.netns(ns).name.clone(),
-            route: route.dst.to_string(),
+        let (netns, dst) = (self.netns(ns).name.clone(), route.dst.to_string());
+        let bad = move |reason: &str| TopologyError::BadRoute {
+            netns: netns.clone(),
+            route: dst.clone(),
             reason: reason.to_string(),
         };
         if route.dst != route.dst.trunc() {
@@ -491,13 +481,8 @@ impl Network {
                 ));
             }
         }
-        let desc = route.dst.to_string();
         if !self.netns_mut(ns).main.add(route) {
-            return Err(TopologyError::BadRoute {
-                netns: self.netns(ns).name.clone(),
-                route: desc,
-                reason: "File exists".to_string(),
-            });
+            return Err(bad("File exists"));
         }
         Ok(())
     }
@@ -573,6 +558,20 @@ mod tests {
         assert_eq!(
             n.add_netns("node"),
             Err(TopologyError::NetnsExists("node".into()))
+        );
+        assert_eq!(
+            n.add_netns("a/b"),
+            Err(TopologyError::BadNetnsName("a/b".into()))
+        );
+        let before = n.netns(ns).devices.len();
+        assert!(matches!(
+            n.add_veth(ns, "ok0", ns, "lo"),
+            Err(TopologyError::DeviceExists { .. })
+        ));
+        assert_eq!(
+            n.netns(ns).devices.len(),
+            before,
+            "a refused veth creates neither end"
         );
         let br = n.add_bridge(ns, "cbr0").unwrap();
         let br2 = n.add_bridge(ns, "br1").unwrap();

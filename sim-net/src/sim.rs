@@ -1,7 +1,7 @@
 //! The engine driver: the network as a sim-core [`World`]. Links delay, queue and lose;
 //! neighbour timers run; every hop is also written to the run's trace.
 
-use sim_core::{Ctx, SimRng, SimTime, TraceRecord, World};
+use sim_core::{Ctx, Engine, SimRng, SimTime, TraceRecord, World};
 
 use crate::datapath::{Clock, Delivered, Effects, Job, Work};
 use crate::hop::Hop;
@@ -45,6 +45,15 @@ impl NetSim {
     pub fn capture(mut self) -> Self {
         self.capture = Some(Capture::new());
         self
+    }
+
+    /// An engine running this network (seeded with `seed`) with `jobs` scheduled.
+    pub fn into_engine(self, seed: u64, jobs: impl IntoIterator<Item = Job>) -> Engine<NetSim> {
+        let mut engine = Engine::new(self, seed);
+        for j in jobs {
+            engine.schedule_at(j.at, j);
+        }
+        engine
     }
 
     /// A job for an IPv4 packet a socket in `ns` sends at `at`; its tag is returned.

@@ -370,7 +370,7 @@ fn text_dumps_after_a_vxlan_ping() {
 
 mod engine {
     use super::*;
-    use sim_core::{Engine, SimDuration};
+    use sim_core::SimDuration;
     use sim_net::NetSim;
 
     fn replies(sim: &NetSim) -> Vec<SimTime> {
@@ -400,9 +400,7 @@ mod engine {
             pod_a,
             ping("10.244.1.2", "10.244.2.3", 56, false),
         );
-        let mut e = Engine::new(sim, 1);
-        e.schedule_at(first.at, first);
-        e.schedule_at(second.at, second);
+        let mut e = sim.into_engine(1, [first, second]);
         e.run_to_quiescence().unwrap();
         // First: ARP across the link (2 x 200us), then request and reply (2 x 200us).
         // Second: neighbours known, one round trip.
@@ -431,8 +429,7 @@ mod engine {
             pod_a,
             ping("10.244.1.2", "10.244.2.3", 56, false),
         );
-        let mut e = Engine::new(sim, 1);
-        e.schedule_at(job.at, job);
+        let mut e = sim.into_engine(1, [job]);
         e.run_to_quiescence().unwrap();
         assert_eq!(replies(e.world()), vec![SimTime::from_nanos(2 * 784_000)]);
     }
@@ -447,8 +444,7 @@ mod engine {
             pod_a,
             ping("10.244.1.2", "10.244.2.3", 56, true),
         );
-        let mut e = Engine::new(sim, 1);
-        e.schedule_at(job.at, job);
+        let mut e = sim.into_engine(1, [job]);
         e.run_to_quiescence().unwrap();
         let cap = e.world().capture.as_ref().unwrap();
         let names: Vec<&str> = cap.interfaces().iter().map(|i| i.name.as_str()).collect();
@@ -488,10 +484,7 @@ mod engine {
                 )
             })
             .collect();
-        let mut e = Engine::new(sim, seed).with_budget(1_000_000);
-        for j in jobs {
-            e.schedule_at(j.at, j);
-        }
+        let mut e = sim.into_engine(seed, jobs).with_budget(1_000_000);
         e.run_to_quiescence().unwrap();
         let n = replies(e.world()).len();
         (n, e.trace().digest())
