@@ -1001,7 +1001,7 @@ impl Network {
                 } else {
                     (SocketProto::Tcp, "tcp")
                 };
-                if self.netns(ns).listening.contains(&(proto, dport)) {
+                if self.netns(ns).has_socket(proto, dport) {
                     return self.deliver_to_socket(
                         dev,
                         pkt,

@@ -10,9 +10,11 @@
 //! | [`netns`], [`device`], [`addr`] | a namespace, a device (loopback, veth, bridge, dummy, VXLAN, NIC), an address |
 //! | [`route`], [`neigh`], [`bridge`], [`sysctl`] | routing tables, the ARP neighbour table, the bridge FDB, sysctls |
 //! | [`link`] | point-to-point links: latency, bandwidth, queue, loss |
+//! | [`segment`] | switched segments (a learning switch) that many NICs attach to |
 //! | [`datapath`] | the packet path: rx, bridge, ARP, IPv4 input/forward/local/output, ICMP, VXLAN, xmit |
 //! | [`walk`] | the synchronous driver: one packet at a frozen instant, every hop |
 //! | [`sim`] | the engine driver: [`NetSim`] as a sim-core `World` |
+//! | [`socket`] | the local stack per namespace (smoltcp) and the processes on it: echo, agnhost netexec, clients |
 //! | [`hop`] | [`Hop`] records, observation points, verdicts, the closed set of drop reasons |
 //! | [`packet`], [`wire`] | building and describing packets; the VXLAN header |
 //! | [`pcapng`] | captures written as pcapng |
@@ -20,8 +22,8 @@
 //! | [`dump`] | `ip addr`, `ip route`, `ip neigh`, `bridge fdb` text |
 //! | [`dot`] | the topology as Graphviz DOT (petgraph) |
 //!
-//! Not yet modelled: netfilter (the hook points are marked in [`datapath`]), the local TCP/UDP
-//! stack beyond "a socket listens on this port", IPv6 forwarding, IPv4 fragmentation.
+//! Not yet modelled: netfilter (the hook points are marked in [`datapath`]), IPv6 forwarding,
+//! IPv4 fragmentation.
 
 pub mod addr;
 pub mod bridge;
@@ -38,7 +40,9 @@ pub mod network;
 pub mod packet;
 pub mod pcapng;
 pub mod route;
+pub mod segment;
 pub mod sim;
+pub mod socket;
 pub mod sysctl;
 pub mod topology;
 pub mod walk;
@@ -50,5 +54,6 @@ pub use hop::{DropReason, Hop, Point, Verdict};
 pub use link::{LinkId, LinkProps};
 pub use netns::{NetNsId, SocketProto};
 pub use network::{Network, VxlanConfig};
-pub use sim::NetSim;
+pub use segment::SegmentId;
+pub use sim::{NetSim, Scheduled, SimEvent};
 pub use walk::Walk;

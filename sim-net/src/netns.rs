@@ -36,6 +36,8 @@ pub struct NetNs {
     pub sysctl: Sysctls,
     /// Ports with a socket listening on any address (`ss -ltnu`).
     pub listening: BTreeSet<(SocketProto, u16)>,
+    /// Ports the namespace's local stack has sockets bound to (its servers and clients).
+    pub stack_ports: BTreeSet<(SocketProto, u16)>,
     /// Next IPv4 identification for locally generated packets.
     pub(crate) ip_id: u16,
     /// The next ifindex to hand out.
@@ -52,9 +54,15 @@ impl NetNs {
             neigh: NeighTable::default(),
             sysctl: Sysctls::default(),
             listening: BTreeSet::new(),
+            stack_ports: BTreeSet::new(),
             ip_id: 0,
             next_ifindex: 1,
         }
+    }
+
+    /// Whether a socket is bound to the port (`__inet_lookup`, reduced to the port).
+    pub fn has_socket(&self, proto: SocketProto, port: u16) -> bool {
+        self.listening.contains(&(proto, port)) || self.stack_ports.contains(&(proto, port))
     }
 
     pub(crate) fn next_ip_id(&mut self) -> u16 {

@@ -517,6 +517,40 @@ impl Network {
             .lookup(ip)
             .is_some_and(|r| r.kind == RouteType::Local)
     }
+
+    /// The source address a socket in `ns` gets for talking to `dst` (`ip_route_output` +
+    /// `inet_select_addr`): the destination itself if it is local, else the route's `src`, else
+    /// the output device's primary address, else any address of the namespace. `None` if
+    /// there is no usable route (the ENETUNREACH of `connect`).
+    pub fn source_address(&self, ns: NetNsId, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        if self.is_local(ns, dst) {
+            return Some(dst);
+        }
+        let route = self.netns(ns).main.lookup(dst)?;
+        if route.kind != RouteType::Unicast {
+            return None;
+        }
+        let dev = self.device(route.dev?);
+        route.src.or_else(|| dev.ipv4()).or_else(|| {
+            self.netns(ns)
+                .devices
+                .iter()
+                .skip(1)
+                .find_map(|&d| self.device(d).ipv4())
+        })
+    }
+
+    /// The largest MTU among the namespace's devices other than loopback (1500 if it has none):
+    /// what bounds its local stack's segments.
+    pub fn stack_mtu(&self, ns: NetNsId) -> usize {
+        self.netns(ns)
+            .devices
+            .iter()
+            .skip(1)
+            .map(|&d| self.device(d).mtu as usize)
+            .max()
+            .unwrap_or(1500)
+    }
 }
 
 #[cfg(test)]

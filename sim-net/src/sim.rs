@@ -1,13 +1,50 @@
 //! The engine driver: the network as a sim-core [`World`]. Links delay, queue and lose;
-//! neighbour timers run; every hop is also written to the run's trace.
+//! neighbour timers run; every hop is also written to the run's trace. Namespaces with
+//! processes ([`NetSim::serve`], [`NetSim::request`]) get a [`LocalStack`]: the packets the
+//! kernel delivers there go to it, what it sends enters `ip_local_out`, and its timers are
+//! engine events.
 
-use sim_core::{Ctx, Engine, SimRng, SimTime, TraceRecord, World};
+use std::collections::BTreeMap;
+
+use sim_core::{Ctx, Engine, SimRng, SimTime, Token, TraceRecord, World};
 
 use crate::datapath::{Clock, Delivered, Effects, Job, Work};
 use crate::hop::Hop;
 use crate::netns::NetNsId;
 use crate::network::Network;
 use crate::pcapng::{Capture, CapturedPacket, Direction, LinkType};
+use crate::socket::{ClientResult, ClientSpec, LocalStack, Outcome, ServerSpec, StackError};
+
+/// What the engine runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimEvent {
+    /// Work for the kernel's packet path.
+    Packet(Job),
+    /// A namespace's local stack is due (a TCP timer or a client's deadline).
+    StackPoll(NetNsId),
+    /// A client in `ns` starts request `id`.
+    Request {
+        ns: NetNsId,
+        id: u32,
+        spec: ClientSpec,
+    },
+}
+
+/// An event and when it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scheduled {
+    pub at: SimTime,
+    pub event: SimEvent,
+}
+
+impl From<Job> for Scheduled {
+    fn from(job: Job) -> Self {
+        Scheduled {
+            at: job.at,
+            event: SimEvent::Packet(job),
+        }
+    }
+}
 
 /// A network running in the engine.
 pub struct NetSim {
@@ -23,6 +60,10 @@ pub struct NetSim {
     pub capture: Option<Capture>,
     next_tag: u32,
     rng: SimRng,
+    seed: u64,
+    /// Local stacks of the namespaces that run processes, with their pending wake-up.
+    stacks: BTreeMap<NetNsId, (LocalStack, Option<(SimTime, Token)>)>,
+    next_request: u32,
 }
 
 impl NetSim {
@@ -37,6 +78,56 @@ impl NetSim {
             capture: None,
             next_tag: 0,
             rng: SimRng::stream(seed, "sim-net/links"),
+            seed,
+            stacks: BTreeMap::new(),
+            next_request: 0,
+        }
+    }
+
+    fn stack(&mut self, ns: NetNsId, now: SimTime) -> &mut LocalStack {
+        let (net, seed) = (&self.net, self.seed);
+        &mut self
+            .stacks
+            .entry(ns)
+            .or_insert_with(|| {
+                let name = &net.netns(ns).name;
+                (
+                    LocalStack::new(ns, name, seed, net.stack_mtu(ns), now),
+                    None,
+                )
+            })
+            .0
+    }
+
+    /// Starts a server in `ns` (at time zero: servers are up before the run starts).
+    pub fn serve(&mut self, ns: NetNsId, spec: ServerSpec) -> Result<(), StackError> {
+        self.stack(ns, SimTime::ZERO).listen(spec)?;
+        self.sync_ports(ns);
+        Ok(())
+    }
+
+    /// A client request from `ns` at `at`; its id is the event's, and its result appears in
+    /// [`NetSim::results`].
+    pub fn request(&mut self, at: SimTime, ns: NetNsId, spec: ClientSpec) -> Scheduled {
+        let id = self.next_request;
+        self.next_request += 1;
+        Scheduled {
+            at,
+            event: SimEvent::Request { ns, id, spec },
+        }
+    }
+
+    /// Every finished client request, by namespace then in finishing order.
+    pub fn results(&self) -> Vec<&ClientResult> {
+        let mut all: Vec<&ClientResult> =
+            self.stacks.values().flat_map(|(s, _)| &s.results).collect();
+        all.sort_by_key(|r| (r.finished, r.id));
+        all
+    }
+
+    fn sync_ports(&mut self, ns: NetNsId) {
+        if let Some((stack, _)) = self.stacks.get(&ns) {
+            self.net.netns_mut(ns).stack_ports = stack.bound_ports();
         }
     }
 
@@ -47,11 +138,16 @@ impl NetSim {
         self
     }
 
-    /// An engine running this network (seeded with `seed`) with `jobs` scheduled.
-    pub fn into_engine(self, seed: u64, jobs: impl IntoIterator<Item = Job>) -> Engine<NetSim> {
+    /// An engine running this network (seeded with `seed`) with `events` scheduled.
+    pub fn into_engine(
+        self,
+        seed: u64,
+        events: impl IntoIterator<Item = impl Into<Scheduled>>,
+    ) -> Engine<NetSim> {
         let mut engine = Engine::new(self, seed);
-        for j in jobs {
-            engine.schedule_at(j.at, j);
+        for e in events {
+            let e = e.into();
+            engine.schedule_at(e.at, e.event);
         }
         engine
     }
@@ -79,10 +175,9 @@ fn hop_record(h: &Hop) -> TraceRecord {
         .with("note", h.note.clone())
 }
 
-impl World for NetSim {
-    type Event = Job;
-
-    fn handle(&mut self, ctx: &mut Ctx<'_, Job>, job: Job) {
+impl NetSim {
+    /// Runs one job of the packet path; packets delivered to namespaces with a stack go to it.
+    fn packet(&mut self, ctx: &mut Ctx<'_, SimEvent>, job: Job) {
         let now = ctx.now();
         let mut fx = Effects::new(now, Clock::Timed, &mut self.rng, self.next_tag);
         if self.capture.is_some() {
@@ -115,7 +210,7 @@ impl World for NetSim {
         }
         self.hop_count += hops.len() as u64;
         for j in jobs {
-            ctx.schedule_at(j.at, j);
+            ctx.schedule_at(j.at, SimEvent::Packet(j));
         }
         if ctx.tracing() {
             for h in &hops {
@@ -125,6 +220,99 @@ impl World for NetSim {
         if self.record_hops {
             self.hops.extend(hops);
         }
-        self.delivered.extend(delivered);
+        let mut woken = Vec::new();
+        for d in delivered {
+            if let Some((stack, _)) = self.stacks.get_mut(&d.ns) {
+                stack.receive(d.packet.clone(), now);
+                if woken.last() != Some(&d.ns) {
+                    woken.push(d.ns);
+                }
+            }
+            self.delivered.push(d);
+        }
+        for ns in woken {
+            self.poll_stack(ctx, ns);
+        }
+    }
+
+    /// Starts a client request: routing picks its source address (or fails it at once).
+    fn start_request(
+        &mut self,
+        ctx: &mut Ctx<'_, SimEvent>,
+        ns: NetNsId,
+        id: u32,
+        spec: ClientSpec,
+    ) {
+        let now = ctx.now();
+        let src = self.net.source_address(ns, *spec.dst.ip());
+        let stack = self.stack(ns, now);
+        match src {
+            None => stack.fail(
+                id,
+                &spec,
+                std::net::Ipv4Addr::UNSPECIFIED,
+                now,
+                Outcome::NoRoute,
+            ),
+            Some(src) => {
+                if let Err(e) = stack.connect(id, spec.clone(), src, now) {
+                    let errno = match e {
+                        StackError::PortsExhausted => "EADDRNOTAVAIL",
+                        StackError::AddrInUse { .. } => "EADDRINUSE",
+                    };
+                    stack.fail(id, &spec, src, now, Outcome::Unreachable { errno });
+                }
+            }
+        }
+        self.poll_stack(ctx, ns);
+    }
+
+    /// Lets a stack run at now: its packets enter `ip_local_out`, its next wake-up is set.
+    fn poll_stack(&mut self, ctx: &mut Ctx<'_, SimEvent>, ns: NetNsId) {
+        let now = ctx.now();
+        let Some((stack, timer)) = self.stacks.get_mut(&ns) else {
+            return;
+        };
+        let out = stack.poll(now);
+        let next = stack.poll_at(now);
+        if let Some((at, token)) = *timer
+            && Some(at) != next
+        {
+            ctx.cancel(token);
+            *timer = None;
+        }
+        if let Some(at) = next
+            && timer.is_none()
+        {
+            *timer = Some((at, ctx.schedule_at(at, SimEvent::StackPoll(ns))));
+        }
+        for packet in out {
+            let tag = self.next_tag;
+            self.next_tag += 1;
+            let job = Job {
+                at: now,
+                tag,
+                work: Work::Output { ns, packet },
+            };
+            ctx.schedule_at(now, SimEvent::Packet(job));
+        }
+        self.sync_ports(ns);
+    }
+}
+
+impl World for NetSim {
+    type Event = SimEvent;
+
+    fn handle(&mut self, ctx: &mut Ctx<'_, SimEvent>, event: SimEvent) {
+        match event {
+            SimEvent::Packet(job) => self.packet(ctx, job),
+            SimEvent::StackPoll(ns) => {
+                if let Some((_, timer)) = self.stacks.get_mut(&ns) {
+                    *timer = None;
+                }
+                self.poll_stack(ctx, ns);
+            }
+            SimEvent::Request { ns, id, spec } => self.start_request(ctx, ns, id, spec),
+        }
     }
 }

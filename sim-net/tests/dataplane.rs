@@ -514,3 +514,37 @@ fn dot_export_of_two_routed_nodes() {
     assert_eq!(dot.matches("label=\"link 100.000us\"").count(), 1);
     insta::assert_snapshot!(dot);
 }
+
+/// Three nodes on one switch: ARP floods to every port, the reply is switched to one, and
+/// the switch learns where each node is.
+#[test]
+fn three_nodes_on_a_switched_segment_reach_each_other() {
+    let mut net = Network::new();
+    let lan = net.add_segment("lan").unwrap();
+    let mut nodes = Vec::new();
+    for i in 1..=3 {
+        let (ns, _) = node(&mut net, &format!("node-{i}"), None);
+        let eth = net.add_nic(ns, "eth0").unwrap();
+        net.add_addr(eth, &format!("192.168.0.1{i}/24")).unwrap();
+        net.set_up(eth);
+        net.attach(eth, lan, LinkProps::default()).unwrap();
+        nodes.push(ns);
+    }
+    let w = net.walk_output(T0, nodes[0], ping("192.168.0.11", "192.168.0.13", 8, false));
+    assert_conserved(&w);
+    assert_eq!(w.delivered.len(), 1, "{}", w.render());
+    assert_eq!(w.delivered[0].ns, nodes[0], "the reply came home");
+    // node-2 saw the ARP broadcast but not the unicast echo.
+    let at_node2: Vec<&str> = w
+        .hops
+        .iter()
+        .filter(|h| h.netns == "node-2")
+        .map(|h| h.point.as_str())
+        .collect();
+    assert!(at_node2.contains(&"arp"), "{at_node2:?}");
+    assert!(!at_node2.contains(&"icmp"), "{at_node2:?}");
+    insta::assert_snapshot!(sim_net::dump::bridge_fdb(&net, lan.ns, T0));
+    // Attaching a NIC that is already linked is refused.
+    let eth = net.netns(nodes[0]).devices[1];
+    assert!(net.attach(eth, lan, LinkProps::default()).is_err());
+}

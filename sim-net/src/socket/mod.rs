@@ -1,0 +1,20 @@
+//! The local socket layer: what runs above the kernel model in each namespace.
+//!
+//! | module | holds |
+//! | --- | --- |
+//! | [`stack`] | [`LocalStack`]: a smoltcp interface per namespace, its sockets, ephemeral ports |
+//! | [`app`] | servers (echo, agnhost netexec) and clients, and the results clients record |
+//! | [`http`] | the HTTP/1.1 and UDP commands of agnhost `netexec` |
+//! | [`phy`] | the packet queues smoltcp sees as its device |
+//!
+//! The engine driver ([`crate::NetSim`]) owns the stacks: it feeds each the packets the
+//! kernel delivers to that namespace, sends what the stack emits through `ip_local_out`, and
+//! wakes the stack when its timers (TCP retransmission, client deadlines) are due.
+
+pub mod app;
+pub mod http;
+pub mod phy;
+pub mod stack;
+
+pub use app::{ClientResult, ClientSpec, Outcome, Request, ServerSpec, Service};
+pub use stack::{LocalStack, StackError};

@@ -1,0 +1,628 @@
+//! A namespace's local stack: a smoltcp [`Interface`] (`Medium::Ip`, AnyIP) over two packet
+//! queues, the sockets of the processes in the namespace, and those processes ([`ServerSpec`],
+//! [`ClientSpec`]). The kernel model decides what is local and hands it here; what the stack
+//! sends goes back through `ip_local_out`, so OUTPUT, routing and POSTROUTING apply to it.
+//!
+//! Modelled after Linux:
+//! - Ephemeral ports from `ip_local_port_range` (32768–60999). `connect()` starts from a
+//!   random even port and walks by two (Linux ≥ 4.2 keeps odd ports for `bind()`); UDP takes
+//!   a random free port. The randomness is the namespace's named stream of the seed.
+//! - ICMP destination unreachable about a connection in SYN_SENT aborts it (`tcp_v4_err`),
+//!   and about a connected UDP socket fails it, with the errno `icmp_err_convert` gives.
+//! - Servers accept any number of connections: a pool of listening sockets is refilled after
+//!   each poll, so the backlog is never the bottleneck.
+//!
+//! Simplified: TCP is smoltcp's (RTO initial and minimum 1 s — Linux's minimum is 200 ms;
+//! delayed ACK 10 ms — Linux 40 ms; no SACK, no PMTU discovery), one MTU per namespace (its
+//! largest non-loopback device's) bounds the MSS, and TIME_WAIT lasts smoltcp's 10 s.
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use sim_core::{SimDuration, SimRng, SimTime};
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::socket::{tcp, udp};
+use smoltcp::time::Instant;
+use smoltcp::wire::{
+    HardwareAddress, IpAddress, IpEndpoint, IpListenEndpoint, IpProtocol, Ipv4Address,
+};
+
+use crate::netns::{NetNsId, SocketProto};
+use crate::packet;
+use crate::socket::app::{ClientResult, ClientSpec, Outcome, Request, ServerSpec, Service};
+use crate::socket::http;
+use crate::socket::phy::PacketQueues;
+
+/// Linux's default `net.ipv4.ip_local_port_range`.
+pub const EPHEMERAL_PORTS: (u16, u16) = (32768, 60999);
+/// Listening sockets kept ready per TCP server.
+const LISTEN_POOL: usize = 4;
+/// Socket buffer sizes (each direction).
+const TCP_BUFFER: usize = 64 * 1024;
+const UDP_PACKETS: usize = 16;
+const UDP_BUFFER: usize = 16 * 1024;
+/// Polls in a row without the apps making progress before the stack yields.
+const MAX_POLL_ROUNDS: usize = 16;
+
+fn instant(t: SimTime) -> Instant {
+    Instant::from_micros((t.as_nanos() / 1_000) as i64)
+}
+
+fn sim_time(i: Instant) -> SimTime {
+    SimTime::from_nanos(i.total_micros().max(0) as u64 * 1_000)
+}
+
+fn v4(addr: IpAddress) -> Ipv4Addr {
+    match addr {
+        IpAddress::Ipv4(a) => a,
+        IpAddress::Ipv6(_) => Ipv4Addr::UNSPECIFIED,
+    }
+}
+
+fn endpoint_v4(e: IpEndpoint) -> SocketAddrV4 {
+    SocketAddrV4::new(v4(e.addr), e.port)
+}
+
+/// A failure the caller caused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StackError {
+    #[error("{proto:?} port {port} is already in use (EADDRINUSE)")]
+    AddrInUse { proto: SocketProto, port: u16 },
+    #[error("no free port in ip_local_port_range {}-{}", EPHEMERAL_PORTS.0, EPHEMERAL_PORTS.1)]
+    PortsExhausted,
+}
+
+struct Server {
+    spec: ServerSpec,
+    listeners: Vec<SocketHandle>,
+    conns: Vec<Conn>,
+    udp: Option<SocketHandle>,
+}
+
+struct Conn {
+    handle: SocketHandle,
+    peer: SocketAddrV4,
+    inbuf: Vec<u8>,
+    answered: bool,
+}
+
+struct Client {
+    id: u32,
+    spec: ClientSpec,
+    handle: SocketHandle,
+    local: SocketAddrV4,
+    started: SimTime,
+    deadline: SimTime,
+    established: bool,
+    /// Bytes of the request handed to the socket so far.
+    sent: usize,
+    inbuf: Vec<u8>,
+    done: bool,
+}
+
+/// The sockets and processes of one namespace.
+pub struct LocalStack {
+    ns: NetNsId,
+    iface: Interface,
+    queues: PacketQueues,
+    sockets: SocketSet<'static>,
+    servers: Vec<Server>,
+    clients: Vec<Client>,
+    ports: SimRng,
+    /// Finished client requests, in the order they finished.
+    pub results: Vec<ClientResult>,
+}
+
+impl LocalStack {
+    /// A stack for namespace `ns` (named `name`, for its random streams) whose packets are at
+    /// most `mtu` bytes.
+    pub fn new(ns: NetNsId, name: &str, seed: u64, mtu: usize, now: SimTime) -> Self {
+        let mut queues = PacketQueues {
+            mtu,
+            ..PacketQueues::default()
+        };
+        let mut isn = SimRng::stream(seed, &format!("sim-net/stack/{name}"));
+        let mut config = Config::new(HardwareAddress::Ip);
+        config.random_seed = isn.next_u64();
+        let mut iface = Interface::new(config, &mut queues, instant(now));
+        // The kernel model has already decided the packet is local; smoltcp takes it as is.
+        iface.set_any_ip(true);
+        // And it has decided the route: smoltcp only needs to believe there is one.
+        iface
+            .routes_mut()
+            .add_default_ipv4_route(Ipv4Address::new(0, 0, 0, 1))
+            .expect("room for one route");
+        LocalStack {
+            ns,
+            iface,
+            queues,
+            sockets: SocketSet::new(Vec::new()),
+            servers: Vec::new(),
+            clients: Vec::new(),
+            ports: SimRng::stream(seed, &format!("sim-net/ports/{name}")),
+            results: Vec::new(),
+        }
+    }
+
+    /// Ports with a socket bound, listening or connected (what the kernel's socket lookup sees).
+    pub fn bound_ports(&self) -> BTreeSet<(SocketProto, u16)> {
+        let mut out = BTreeSet::new();
+        for s in &self.servers {
+            out.insert((s.spec.proto, s.spec.port));
+        }
+        for c in &self.clients {
+            out.insert((c.spec.proto, c.local.port()));
+        }
+        out
+    }
+
+    /// Starts a server.
+    pub fn listen(&mut self, spec: ServerSpec) -> Result<(), StackError> {
+        if self.bound_ports().contains(&(spec.proto, spec.port)) {
+            return Err(StackError::AddrInUse {
+                proto: spec.proto,
+                port: spec.port,
+            });
+        }
+        let mut server = Server {
+            spec,
+            listeners: Vec::new(),
+            conns: Vec::new(),
+            udp: None,
+        };
+        match server.spec.proto {
+            SocketProto::Tcp => refill_listeners(&mut self.sockets, &mut server),
+            SocketProto::Udp => {
+                let mut sock = udp_socket();
+                sock.bind(server.spec.port).expect("port is not 0");
+                server.udp = Some(self.sockets.add(sock));
+            }
+        }
+        self.servers.push(server);
+        Ok(())
+    }
+
+    /// A free ephemeral port for `proto`.
+    fn ephemeral_port(&mut self, proto: SocketProto) -> Result<u16, StackError> {
+        let bound = self.bound_ports();
+        let (lo, hi) = EPHEMERAL_PORTS;
+        let span = u64::from(hi - lo) + 1;
+        let (start, step) = match proto {
+            SocketProto::Tcp => (self.ports.below(span) & !1, 2),
+            SocketProto::Udp => (self.ports.below(span), 1),
+        };
+        (0..span)
+            .map(|i| lo + ((start + i * step) % span) as u16)
+            .find(|p| !bound.contains(&(proto, *p)))
+            .ok_or(StackError::PortsExhausted)
+    }
+
+    /// Starts client request `id` from source address `src`; its first packets come out of
+    /// the next [`LocalStack::poll`].
+    pub fn connect(
+        &mut self,
+        id: u32,
+        spec: ClientSpec,
+        src: Ipv4Addr,
+        now: SimTime,
+    ) -> Result<(), StackError> {
+        let port = self.ephemeral_port(spec.proto)?;
+        let local = SocketAddrV4::new(src, port);
+        let handle = match (&spec.proto, &spec.request) {
+            (SocketProto::Tcp, _) => {
+                let mut sock = tcp_socket();
+                let remote = IpEndpoint::new(IpAddress::Ipv4(*spec.dst.ip()), spec.dst.port());
+                let local_ep = IpListenEndpoint {
+                    addr: Some(IpAddress::Ipv4(src)),
+                    port,
+                };
+                sock.connect(self.iface.context(), remote, local_ep)
+                    .expect("the remote endpoint is addressable and the socket new");
+                self.sockets.add(sock)
+            }
+            (SocketProto::Udp, request) => {
+                let mut sock = udp_socket();
+                sock.bind(IpListenEndpoint {
+                    addr: Some(IpAddress::Ipv4(src)),
+                    port,
+                })
+                .expect("port is not 0");
+                let payload = match request {
+                    Request::Send { payload } => payload.clone(),
+                    Request::Connect => Vec::new(),
+                    Request::HttpGet { path } => http::get_request(spec.dst, path),
+                };
+                let to = IpEndpoint::new(IpAddress::Ipv4(*spec.dst.ip()), spec.dst.port());
+                sock.send_slice(&payload, to)
+                    .expect("a fresh socket has room for one datagram");
+                self.sockets.add(sock)
+            }
+        };
+        let deadline = now + spec.timeout;
+        self.clients.push(Client {
+            id,
+            spec,
+            handle,
+            local,
+            started: now,
+            deadline,
+            established: false,
+            sent: 0,
+            inbuf: Vec::new(),
+            done: false,
+        });
+        Ok(())
+    }
+
+    /// Records a request that failed before it had a socket (no route, no port).
+    pub fn fail(&mut self, id: u32, spec: &ClientSpec, src: Ipv4Addr, now: SimTime, why: Outcome) {
+        self.results.push(ClientResult {
+            id,
+            ns: self.ns,
+            local: SocketAddrV4::new(src, 0),
+            dst: spec.dst,
+            started: now,
+            finished: now,
+            outcome: why,
+        });
+    }
+
+    /// A packet the kernel delivered to this namespace's sockets. ICMP errors are the
+    /// kernel's business (`icmp_unreach` → `tcp_v4_err`/`udp_err`); everything else goes to
+    /// smoltcp.
+    pub fn receive(&mut self, pkt: Vec<u8>, now: SimTime) {
+        if let Some((proto, local_port, code)) = icmp_unreachable(&pkt) {
+            self.icmp_error(proto, local_port, code, now);
+            return;
+        }
+        self.queues.rx.push_back(pkt);
+    }
+
+    fn icmp_error(&mut self, proto: SocketProto, local_port: u16, code: u8, now: SimTime) {
+        let outcome = match code {
+            3 => Outcome::Refused,
+            0 | 6 | 11 => Outcome::Unreachable {
+                errno: "ENETUNREACH",
+            },
+            // Fragmentation needed is PMTU discovery's business, not a failure.
+            4 => return,
+            2 => Outcome::Unreachable {
+                errno: "ENOPROTOOPT",
+            },
+            _ => Outcome::Unreachable {
+                errno: "EHOSTUNREACH",
+            },
+        };
+        let Some(i) = self.clients.iter().position(|c| {
+            !c.done
+                && c.spec.proto == proto
+                && c.local.port() == local_port
+                && (proto == SocketProto::Udp || !c.established)
+        }) else {
+            return;
+        };
+        self.finish(i, now, outcome);
+        let handle = self.clients[i].handle;
+        if proto == SocketProto::Tcp {
+            self.sockets.get_mut::<tcp::Socket>(handle).abort();
+        }
+    }
+
+    /// Runs the stack at `now`: takes in queued packets, lets the processes act, and returns
+    /// the packets to send (each an IPv4 packet for `ip_local_out`).
+    pub fn poll(&mut self, now: SimTime) -> Vec<Vec<u8>> {
+        let at = instant(now);
+        for _ in 0..MAX_POLL_ROUNDS {
+            self.iface.poll(at, &mut self.queues, &mut self.sockets);
+            if !self.run_apps(now) && self.queues.rx.is_empty() {
+                break;
+            }
+        }
+        self.iface.poll(at, &mut self.queues, &mut self.sockets);
+        self.reap();
+        std::mem::take(&mut self.queues.tx)
+    }
+
+    /// When the stack next needs [`LocalStack::poll`]: a TCP timer or a client's deadline.
+    pub fn poll_at(&mut self, now: SimTime) -> Option<SimTime> {
+        let timer = self
+            .iface
+            .poll_at(instant(now), &self.sockets)
+            .map(sim_time);
+        let deadline = self
+            .clients
+            .iter()
+            .filter(|c| !c.done)
+            .map(|c| c.deadline)
+            .min();
+        let next = match (timer, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }?;
+        // smoltcp counts in microseconds; never ask to be woken in the past.
+        Some(next.max(now + SimDuration::from_micros(1)))
+    }
+
+    fn finish(&mut self, i: usize, now: SimTime, outcome: Outcome) {
+        let c = &mut self.clients[i];
+        c.done = true;
+        self.results.push(ClientResult {
+            id: c.id,
+            ns: self.ns,
+            local: c.local,
+            dst: c.spec.dst,
+            started: c.started,
+            finished: now,
+            outcome,
+        });
+    }
+
+    /// Lets every process act on its sockets; true if any of them did something.
+    fn run_apps(&mut self, now: SimTime) -> bool {
+        let mut progress = false;
+        for server in &mut self.servers {
+            progress |= serve(&mut self.sockets, server, now);
+        }
+        for i in 0..self.clients.len() {
+            if !self.clients[i].done {
+                progress |= self.run_client(i, now);
+            }
+        }
+        progress
+    }
+
+    fn run_client(&mut self, i: usize, now: SimTime) -> bool {
+        let c = &mut self.clients[i];
+        let handle = c.handle;
+        if now >= c.deadline {
+            match c.spec.proto {
+                SocketProto::Tcp => self.sockets.get_mut::<tcp::Socket>(handle).abort(),
+                SocketProto::Udp => self.sockets.get_mut::<udp::Socket>(handle).close(),
+            }
+            self.finish(i, now, Outcome::TimedOut);
+            return true;
+        }
+        if c.spec.proto == SocketProto::Udp {
+            let sock = self.sockets.get_mut::<udp::Socket>(handle);
+            let Ok((data, _)) = sock.recv() else {
+                return false;
+            };
+            let outcome = Outcome::Reply(data.to_vec());
+            sock.close();
+            self.finish(i, now, outcome);
+            return true;
+        }
+        let sock = self.sockets.get_mut::<tcp::Socket>(handle);
+        let mut progress = false;
+        if !c.established && sock.may_send() {
+            c.established = true;
+            progress = true;
+            if c.spec.request == Request::Connect {
+                sock.close();
+                self.finish(i, now, Outcome::Connected);
+                return true;
+            }
+        }
+        // The request goes out as the send buffer takes it. `Send` then half-closes (like
+        // `nc -N`) so an echo server knows it has everything; HTTP waits for the server.
+        let request = match &c.spec.request {
+            Request::HttpGet { path } => Some((http::get_request(c.spec.dst, path), false)),
+            Request::Send { payload } => Some((payload.clone(), true)),
+            Request::Connect => None,
+        };
+        if let Some((bytes, half_close)) = request
+            && c.established
+            && c.sent < bytes.len()
+            && sock.can_send()
+        {
+            c.sent += sock.send_slice(&bytes[c.sent..]).unwrap_or(0);
+            if c.sent == bytes.len() && half_close {
+                sock.close();
+            }
+            progress = true;
+        }
+        while sock.can_recv() {
+            let mut buf = [0u8; 4096];
+            let n = sock.recv_slice(&mut buf).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            c.inbuf.extend_from_slice(&buf[..n]);
+            progress = true;
+        }
+        let outcome = if c.established && !sock.may_recv() && sock.state() != tcp::State::Closed {
+            // The server closed after answering.
+            sock.close();
+            Some(match &c.spec.request {
+                Request::HttpGet { .. } => match http::parse_response(&c.inbuf) {
+                    Ok(r) => Outcome::Http(r),
+                    Err(why) => Outcome::BadResponse(why),
+                },
+                _ => Outcome::Reply(std::mem::take(&mut c.inbuf)),
+            })
+        } else if sock.state() == tcp::State::Closed {
+            Some(if c.established {
+                Outcome::Reset
+            } else {
+                Outcome::Refused
+            })
+        } else {
+            None
+        };
+        if let Some(o) = outcome {
+            self.finish(i, now, o);
+            progress = true;
+        }
+        progress
+    }
+
+    /// Frees the sockets of finished clients and closed connections once they are closed.
+    fn reap(&mut self) {
+        let sockets = &mut self.sockets;
+        self.clients.retain(|c| {
+            let closed = !c.done
+                || match c.spec.proto {
+                    SocketProto::Tcp => {
+                        sockets.get::<tcp::Socket>(c.handle).state() != tcp::State::Closed
+                    }
+                    SocketProto::Udp => sockets.get::<udp::Socket>(c.handle).is_open(),
+                };
+            if !closed {
+                sockets.remove(c.handle);
+            }
+            closed
+        });
+        for s in &mut self.servers {
+            s.conns.retain(|c| {
+                let open = sockets.get::<tcp::Socket>(c.handle).state() != tcp::State::Closed;
+                if !open {
+                    sockets.remove(c.handle);
+                }
+                open
+            });
+        }
+    }
+}
+
+fn tcp_socket() -> tcp::Socket<'static> {
+    tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; TCP_BUFFER]),
+        tcp::SocketBuffer::new(vec![0; TCP_BUFFER]),
+    )
+}
+
+fn udp_socket() -> udp::Socket<'static> {
+    let buf = || {
+        udp::PacketBuffer::new(
+            vec![udp::PacketMetadata::EMPTY; UDP_PACKETS],
+            vec![0; UDP_BUFFER],
+        )
+    };
+    udp::Socket::new(buf(), buf())
+}
+
+/// Moves listeners that took a connection to the connection list and tops the pool up.
+fn refill_listeners(sockets: &mut SocketSet<'static>, server: &mut Server) {
+    server.listeners.retain(|&h| {
+        let sock = sockets.get::<tcp::Socket>(h);
+        if sock.state() == tcp::State::Listen {
+            return true;
+        }
+        let peer = sock.remote_endpoint().map(endpoint_v4);
+        server.conns.push(Conn {
+            handle: h,
+            peer: peer.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
+            inbuf: Vec::new(),
+            answered: false,
+        });
+        false
+    });
+    while server.listeners.len() < LISTEN_POOL {
+        let mut sock = tcp_socket();
+        sock.listen(server.spec.port).expect("port is not 0");
+        server.listeners.push(sockets.add(sock));
+    }
+}
+
+/// One server's turn; true if it did something.
+fn serve(sockets: &mut SocketSet<'static>, server: &mut Server, now: SimTime) -> bool {
+    let mut progress = false;
+    if let Some(h) = server.udp {
+        let sock = sockets.get_mut::<udp::Socket>(h);
+        while let Ok((data, meta)) = sock.recv() {
+            let peer = endpoint_v4(meta.endpoint);
+            let answer = match &server.spec.service {
+                Service::Echo => Some(data.to_vec()),
+                Service::NetExec { hostname } => http::netexec_udp_answer(data, hostname, peer),
+            };
+            if let Some(answer) = answer {
+                let reply = udp::UdpMetadata {
+                    endpoint: meta.endpoint,
+                    local_address: meta.local_address,
+                    meta: meta.meta,
+                };
+                // A full send buffer drops the answer, as a full socket buffer would.
+                let _ = sock.send_slice(&answer, reply);
+            }
+            progress = true;
+        }
+        return progress;
+    }
+    let before = server.conns.len();
+    refill_listeners(sockets, server);
+    progress |= server.conns.len() != before;
+    for conn in &mut server.conns {
+        let sock = sockets.get_mut::<tcp::Socket>(conn.handle);
+        while sock.can_recv() {
+            let mut buf = [0u8; 4096];
+            let n = sock.recv_slice(&mut buf).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            match &server.spec.service {
+                Service::Echo => {
+                    // Echo what fits; the rest waits in our buffer for the next turn.
+                    conn.inbuf.extend_from_slice(&buf[..n]);
+                }
+                Service::NetExec { .. } => conn.inbuf.extend_from_slice(&buf[..n]),
+            }
+            progress = true;
+        }
+        match &server.spec.service {
+            Service::Echo => {
+                if !conn.inbuf.is_empty() && sock.can_send() {
+                    let sent = sock.send_slice(&conn.inbuf).unwrap_or(0);
+                    conn.inbuf.drain(..sent);
+                    progress |= sent > 0;
+                }
+                if conn.inbuf.is_empty()
+                    && !sock.may_recv()
+                    && sock.state() == tcp::State::CloseWait
+                {
+                    sock.close();
+                    progress = true;
+                }
+            }
+            Service::NetExec { hostname } => {
+                if !conn.answered
+                    && let Some(resp) =
+                        http::netexec_response(&conn.inbuf, hostname, conn.peer, now)
+                {
+                    sock.send_slice(&resp).expect("fits an empty buffer");
+                    sock.close();
+                    conn.answered = true;
+                    progress = true;
+                }
+                // The client closed without a whole request.
+                if !conn.answered && sock.state() == tcp::State::CloseWait {
+                    sock.close();
+                    conn.answered = true;
+                    progress = true;
+                }
+            }
+        }
+    }
+    progress
+}
+
+/// `(protocol, our port, code)` of an ICMP destination unreachable quoting one of our packets.
+fn icmp_unreachable(pkt: &[u8]) -> Option<(SocketProto, u16, u8)> {
+    let s = packet::parse_ipv4(pkt)?;
+    if s.protocol != IpProtocol::Icmp {
+        return None;
+    }
+    let icmp = pkt.get(s.header_len..s.total_len)?;
+    if *icmp.first()? != 3 {
+        return None;
+    }
+    // The quoted packet: our IPv4 header and the first 8 bytes after it, source port first.
+    let quoted = icmp.get(8..)?;
+    let ihl = usize::from(quoted.first()? & 0x0f) * 4;
+    let proto = match IpProtocol::from(*quoted.get(9)?) {
+        IpProtocol::Tcp => SocketProto::Tcp,
+        IpProtocol::Udp => SocketProto::Udp,
+        _ => return None,
+    };
+    let sport = u16::from_be_bytes([*quoted.get(ihl)?, *quoted.get(ihl + 1)?]);
+    Some((proto, sport, icmp[1]))
+}
