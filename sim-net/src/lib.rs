@@ -35,6 +35,7 @@ pub mod error;
 pub mod hop;
 pub mod link;
 pub mod neigh;
+pub mod netfilter;
 pub mod netns;
 pub mod network;
 pub mod packet;
