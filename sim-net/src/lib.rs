@@ -10,6 +10,7 @@
 //! | [`netns`], [`device`], [`addr`] | a namespace, a device (loopback, veth, bridge, dummy, VXLAN, NIC), an address |
 //! | [`route`], [`neigh`], [`bridge`], [`sysctl`] | routing tables, the ARP neighbour table, the bridge FDB, sysctls |
 //! | [`link`] | point-to-point links: latency, bandwidth, queue, loss |
+//! | [`netfilter`] | tables and rules, conntrack and NAT, IP sets, run at the hooks of the path |
 //! | [`segment`] | switched segments (a learning switch) that many NICs attach to |
 //! | [`datapath`] | the packet path: rx, bridge, ARP, IPv4 input/forward/local/output, ICMP, VXLAN, xmit |
 //! | [`walk`] | the synchronous driver: one packet at a frozen instant, every hop |
