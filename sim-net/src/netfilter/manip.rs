@@ -144,7 +144,16 @@ mod tests {
     use crate::topology::ip;
 
     fn tcp_syn() -> Vec<u8> {
-        let seg = tcp(ip("10.0.0.1"), 40000, ip("10.96.0.10"), 80, 1, 0, packet::TCP_SYN, 0);
+        let seg = tcp(
+            ip("10.0.0.1"),
+            40000,
+            ip("10.96.0.10"),
+            80,
+            1,
+            0,
+            packet::TCP_SYN,
+            0,
+        );
         ipv4(
             Ipv4Header {
                 src: ip("10.0.0.1"),
@@ -160,12 +169,21 @@ mod tests {
 
     fn checksums_ok(pkt: &[u8]) -> bool {
         let ip4 = Ipv4Packet::new_checked(pkt).unwrap();
-        let (s, d) = (IpAddress::Ipv4(ip4.src_addr()), IpAddress::Ipv4(ip4.dst_addr()));
+        let (s, d) = (
+            IpAddress::Ipv4(ip4.src_addr()),
+            IpAddress::Ipv4(ip4.dst_addr()),
+        );
         ip4.verify_checksum()
             && match ip4.next_header() {
-                IpProtocol::Tcp => TcpPacket::new_checked(ip4.payload()).unwrap().verify_checksum(&s, &d),
-                IpProtocol::Udp => UdpPacket::new_checked(ip4.payload()).unwrap().verify_checksum(&s, &d),
-                _ => smoltcp::wire::Icmpv4Packet::new_checked(ip4.payload()).unwrap().verify_checksum(),
+                IpProtocol::Tcp => TcpPacket::new_checked(ip4.payload())
+                    .unwrap()
+                    .verify_checksum(&s, &d),
+                IpProtocol::Udp => UdpPacket::new_checked(ip4.payload())
+                    .unwrap()
+                    .verify_checksum(&s, &d),
+                _ => smoltcp::wire::Icmpv4Packet::new_checked(ip4.payload())
+                    .unwrap()
+                    .verify_checksum(),
             }
     }
 
@@ -209,7 +227,12 @@ mod tests {
         // A backend's port unreachable about a DNATed packet: the quote says 10.244.2.3:8080,
         // the client must see its own 10.96.0.10:80 again.
         let mut inner = tcp_syn();
-        manip(&mut inner, ManipSide::Destination, ip("10.244.2.3"), Some(8080));
+        manip(
+            &mut inner,
+            ManipSide::Destination,
+            ip("10.244.2.3"),
+            Some(8080),
+        );
         let body = packet::icmp(3, 3, [0; 4], &inner[..28]);
         let mut err = ipv4(
             Ipv4Header {
