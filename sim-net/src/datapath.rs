@@ -17,11 +17,14 @@
 //! | `vxlan_xmit` (incl. `skb_tunnel_check_pmtu`), `vxlan_rcv` | `vxlan_*` |
 //! | `icmp_send` | `icmp_error` |
 //!
-//! Netfilter hook points (PREROUTING, INPUT, FORWARD, OUTPUT, POSTROUTING and br_netfilter's
-//! bridged IPv4 traversal when `bridge-nf-call-iptables=1`) are the places marked `hook:`; the
-//! netfilter model plugs in there. Simplified for now: no IPv4 fragmentation (a packet that
-//! would need it is dropped with `mtu`), no ICMP redirects, no rp_filter, IPv6 frames are
-//! dropped as `unsupported`.
+//! Netfilter runs at the hooks as Linux places them ([`crate::nf_hook`]): PREROUTING in
+//! `ip_input` (or at the bridge, for bridged IPv4 when `bridge-nf-call-iptables=1`, with the
+//! "bridged DNAT" that keeps a Service's same-bridge backend on the bridge), INPUT in
+//! `local_deliver`, FORWARD and POSTROUTING in `ip_forward` (and `br_nf_forward` for bridged
+//! frames), OUTPUT, re-routing and POSTROUTING in `local_out`. Simplified for now: no IPv4
+//! fragmentation (a packet that would need it is dropped with `mtu`), no ICMP redirects, no
+//! rp_filter, IPv6 frames are dropped as `unsupported`; flooded frames skip br_netfilter's
+//! FORWARD and POSTROUTING.
 
 use std::net::Ipv4Addr;
 
@@ -33,7 +36,10 @@ use smoltcp::wire::{
 
 use crate::device::{DeviceId, DeviceKind};
 use crate::hop::{DropReason, Hop, Point, Verdict};
-use crate::neigh::{Queued, RETRANS_TIME, Resolution};
+use crate::neigh::{BridgedResume, Queued, RETRANS_TIME, Resolution};
+use crate::netfilter::chain::Hook;
+use crate::netfilter::eval::Physdev;
+use crate::netfilter::hooks::{HookIfaces, NfSkb};
 use crate::netns::{NetNsId, SocketProto};
 use crate::network::Network;
 use crate::packet::{self, ETH_HLEN, Ipv4Header, Ipv4Summary};
@@ -151,7 +157,7 @@ fn route_rejection(kind: RouteType) -> Option<(DropReason, Option<(u8, u8)>)> {
 const ICMP_QUOTE_MAX: usize = 548;
 
 impl Network {
-    fn hop(
+    pub(crate) fn hop(
         &self,
         fx: &mut Effects<'_>,
         tag: u32,
@@ -171,7 +177,7 @@ impl Network {
         });
     }
 
-    fn dev_hop(
+    pub(crate) fn dev_hop(
         &self,
         fx: &mut Effects<'_>,
         tag: u32,
@@ -248,15 +254,22 @@ impl Network {
                 format!("dst {} is not {}", packet::mac(dst), packet::mac(d.mac)),
             );
         }
-        self.l3_input(dev, frame, tag, fx);
+        self.l3_input(dev, frame, tag, fx, NfSkb::default());
     }
 
     /// Hands a frame accepted by `dev` to ARP or IPv4.
-    fn l3_input(&mut self, dev: DeviceId, frame: Vec<u8>, tag: u32, fx: &mut Effects<'_>) {
+    fn l3_input(
+        &mut self,
+        dev: DeviceId,
+        frame: Vec<u8>,
+        tag: u32,
+        fx: &mut Effects<'_>,
+        skb: NfSkb,
+    ) {
         let eth = EthernetFrame::new_unchecked(&frame[..]);
         match eth.ethertype() {
             EthernetProtocol::Arp => self.arp_input(dev, &frame, tag, fx),
-            EthernetProtocol::Ipv4 => self.ip_input(dev, frame[ETH_HLEN..].to_vec(), tag, fx),
+            EthernetProtocol::Ipv4 => self.ip_input(dev, frame[ETH_HLEN..].to_vec(), tag, fx, skb),
             other => self.dev_hop(
                 fx,
                 tag,
@@ -287,13 +300,201 @@ impl Network {
                 "bridge is down",
             );
         }
-        let eth = EthernetFrame::new_unchecked(&frame[..]);
-        let (src, dst) = (eth.src_addr(), eth.dst_addr());
+        let src = EthernetFrame::new_unchecked(&frame[..]).src_addr();
         let now = fx.now;
         let DeviceKind::Bridge(b) = &mut self.device_mut(br).kind else {
             unreachable!("a master is always a bridge (set_master checks)");
         };
         b.learn(now, src, port);
+        let mut skb = NfSkb::default();
+        let frame = if self.br_netfilter(br, &frame) {
+            match self.br_nf_pre_routing(br, port, frame, tag, &mut skb, fx) {
+                Some(f) => f,
+                None => return,
+            }
+        } else {
+            frame
+        };
+        self.bridge_forward(br, port, frame, tag, skb, fx);
+    }
+
+    /// Whether br_netfilter hands this bridged frame to iptables: IPv4, with
+    /// `bridge-nf-call-iptables=1` and rules loaded in the namespace.
+    fn br_netfilter(&self, br: DeviceId, frame: &[u8]) -> bool {
+        let ns = self.netns(self.device(br).ns);
+        ns.sysctl.bridge_nf_call_iptables
+            && ns.netfilter.active()
+            && EthernetFrame::new_unchecked(frame).ethertype() == EthernetProtocol::Ipv4
+            && packet::parse_ipv4(&frame[ETH_HLEN..]).is_some()
+    }
+
+    /// `br_nf_pre_routing` (+ `br_nf_pre_routing_finish`): PREROUTING as the bridge sees it
+    /// (`-i` is the bridge, `--physdev-in` the port). If DNAT moved the destination, the
+    /// new one is routed: off the bridge (or local), the frame goes up to IP addressed to the
+    /// bridge; on the bridge's own subnet, it stays bridged with the new neighbour's MAC
+    /// ("bridged DNAT", which is how a pod reaches a Service backend on the same bridge).
+    /// Returns the frame to bridge on, or `None` if it was consumed here.
+    fn br_nf_pre_routing(
+        &mut self,
+        br: DeviceId,
+        port: DeviceId,
+        frame: Vec<u8>,
+        tag: u32,
+        skb: &mut NfSkb,
+        fx: &mut Effects<'_>,
+    ) -> Option<Vec<u8>> {
+        let ns = self.device(br).ns;
+        let mut pkt = frame[ETH_HLEN..].to_vec();
+        let len = packet::parse_ipv4(&pkt)?.total_len;
+        pkt.truncate(len);
+        let before = packet::parse_ipv4(&pkt)?.dst;
+        let ifs = HookIfaces {
+            in_iface: Some(self.device(br).name.clone()),
+            out_iface: None,
+            physdev: Some(Physdev {
+                in_port: Some(self.device(port).name.clone()),
+                out_port: None,
+            }),
+        };
+        if !self.nf_hook(ns, Hook::Prerouting, &mut pkt, skb, ifs, tag, Some(br), fx) {
+            return None;
+        }
+        skb.prerouting_done = true;
+        let eth = EthernetFrame::new_unchecked(&frame[..]);
+        let (src_mac, dst_mac) = (eth.src_addr(), eth.dst_addr());
+        let after = packet::parse_ipv4(&pkt)?.dst;
+        if after == before {
+            return Some(packet::ethernet(
+                src_mac,
+                dst_mac,
+                EthernetProtocol::Ipv4,
+                &pkt,
+            ));
+        }
+        let br_mac = self.device(br).mac;
+        let bridged = !self.is_local(ns, after)
+            && self
+                .netns(ns)
+                .main
+                .lookup(after)
+                .is_some_and(|r| r.dev == Some(br) && r.kind == RouteType::Unicast);
+        if !bridged {
+            // Up to IP, addressed to the bridge (PACKET_HOST).
+            self.dev_hop(
+                fx,
+                tag,
+                br,
+                Point::Bridge,
+                Verdict::Pass,
+                format!(
+                    "br_netfilter: DNAT to {after}, up to {}",
+                    self.device(br).name
+                ),
+            );
+            let f = packet::ethernet(src_mac, br_mac, EthernetProtocol::Ipv4, &pkt);
+            self.l3_input(br, f, tag, fx, *skb);
+            return None;
+        }
+        let nexthop = self
+            .netns(ns)
+            .main
+            .lookup(after)
+            .and_then(|r| r.via)
+            .unwrap_or(after);
+        let resume = BridgedResume {
+            port,
+            src_mac,
+            skb: *skb,
+        };
+        let src_ip = packet::parse_ipv4(&pkt).map(|p| p.src);
+        match self.netns_mut(ns).neigh.resolve(
+            fx.now,
+            br,
+            nexthop,
+            Queued {
+                packet: pkt.clone(),
+                tag,
+                bridged: Some(resume),
+            },
+        ) {
+            Resolution::Ready(mac) => {
+                self.dev_hop(
+                    fx,
+                    tag,
+                    br,
+                    Point::Bridge,
+                    Verdict::Pass,
+                    format!(
+                        "br_netfilter: bridged DNAT to {after} lladdr {}",
+                        packet::mac(mac)
+                    ),
+                );
+                Some(packet::ethernet(src_mac, mac, EthernetProtocol::Ipv4, &pkt))
+            }
+            Resolution::QueuedSendRequest => {
+                let t = fx.new_tag();
+                self.dev_hop(
+                    fx,
+                    tag,
+                    br,
+                    Point::Neigh,
+                    Verdict::Pass,
+                    format!("bridged DNAT to {after}: INCOMPLETE, queued, ARP who-has (as #{t})"),
+                );
+                self.arp_solicit(br, nexthop, src_ip, t, fx);
+                if fx.clock == Clock::Timed {
+                    fx.jobs.push(Job {
+                        at: fx.now + RETRANS_TIME,
+                        tag: t,
+                        work: Work::ArpTimer {
+                            dev: br,
+                            ip: nexthop,
+                        },
+                    });
+                }
+                None
+            }
+            Resolution::Queued => {
+                self.dev_hop(
+                    fx,
+                    tag,
+                    br,
+                    Point::Neigh,
+                    Verdict::Pass,
+                    format!("bridged DNAT to {after}: queued behind ARP"),
+                );
+                None
+            }
+            Resolution::Failed => {
+                self.dev_hop(
+                    fx,
+                    tag,
+                    br,
+                    Point::Neigh,
+                    Verdict::Drop(DropReason::NeighFailed),
+                    format!("bridged DNAT to {after}: {nexthop} FAILED"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `br_handle_frame_finish`: the FDB decides; bridged IPv4 passes FORWARD and
+    /// POSTROUTING (br_netfilter) on its way to the port.
+    fn bridge_forward(
+        &mut self,
+        br: DeviceId,
+        port: DeviceId,
+        frame: Vec<u8>,
+        tag: u32,
+        mut skb: NfSkb,
+        fx: &mut Effects<'_>,
+    ) {
+        let dst = EthernetFrame::new_unchecked(&frame[..]).dst_addr();
+        let now = fx.now;
+        let DeviceKind::Bridge(b) = &mut self.device_mut(br).kind else {
+            unreachable!("a master is always a bridge (set_master checks)");
+        };
         let entry = if dst.is_unicast() {
             b.lookup(now, dst)
         } else {
@@ -302,7 +503,6 @@ impl Network {
         let port_name = self.device(port).name.clone();
         match entry {
             Some(e) if e.local => {
-                // hook: br_netfilter hands bridged IPv4 to the IP stack here (PREROUTING).
                 self.dev_hop(
                     fx,
                     tag,
@@ -315,7 +515,7 @@ impl Network {
                         self.device(br).name
                     ),
                 );
-                self.l3_input(br, frame, tag, fx);
+                self.l3_input(br, frame, tag, fx, skb);
             }
             Some(e) if e.port == port && !self.device(port).hairpin => {
                 self.dev_hop(
@@ -331,7 +531,6 @@ impl Network {
                 );
             }
             Some(e) => {
-                // hook: br_netfilter FORWARD for bridged IPv4 (bridge-nf-call-iptables=1).
                 let out = e.port;
                 self.dev_hop(
                     fx,
@@ -341,6 +540,14 @@ impl Network {
                     Verdict::Pass,
                     format!("fdb: {} on {}", packet::mac(dst), self.device(out).name),
                 );
+                let frame = if skb.prerouting_done {
+                    match self.br_nf_forward(br, port, out, frame, tag, &mut skb, fx) {
+                        Some(f) => f,
+                        None => return,
+                    }
+                } else {
+                    frame
+                };
                 fx.now_job(tag, Work::Xmit { dev: out, frame });
             }
             None => {
@@ -348,6 +555,54 @@ impl Network {
                 self.bridge_flood(br, Some(port), frame, tag, to_host, fx);
             }
         }
+    }
+
+    /// `br_nf_forward_ip` + `br_nf_post_routing`: FORWARD then POSTROUTING for a bridged
+    /// IPv4 frame, `-i`/`-o` the bridge, `--physdev-in`/`--physdev-out` the ports.
+    #[allow(clippy::too_many_arguments)]
+    fn br_nf_forward(
+        &mut self,
+        br: DeviceId,
+        in_port: DeviceId,
+        out_port: DeviceId,
+        frame: Vec<u8>,
+        tag: u32,
+        skb: &mut NfSkb,
+        fx: &mut Effects<'_>,
+    ) -> Option<Vec<u8>> {
+        let ns = self.device(br).ns;
+        let eth = EthernetFrame::new_unchecked(&frame[..]);
+        let (src_mac, dst_mac) = (eth.src_addr(), eth.dst_addr());
+        let mut pkt = frame[ETH_HLEN..].to_vec();
+        let len = packet::parse_ipv4(&pkt)?.total_len;
+        pkt.truncate(len);
+        let br_name = self.device(br).name.clone();
+        let physdev = Physdev {
+            in_port: Some(self.device(in_port).name.clone()),
+            out_port: Some(self.device(out_port).name.clone()),
+        };
+        let ifs = HookIfaces {
+            in_iface: Some(br_name.clone()),
+            out_iface: Some(br_name.clone()),
+            physdev: Some(physdev.clone()),
+        };
+        if !self.nf_hook(ns, Hook::Forward, &mut pkt, skb, ifs, tag, Some(br), fx) {
+            return None;
+        }
+        let ifs = HookIfaces {
+            in_iface: None,
+            out_iface: Some(br_name),
+            physdev: Some(physdev),
+        };
+        if !self.nf_hook(ns, Hook::Postrouting, &mut pkt, skb, ifs, tag, Some(br), fx) {
+            return None;
+        }
+        Some(packet::ethernet(
+            src_mac,
+            dst_mac,
+            EthernetProtocol::Ipv4,
+            &pkt,
+        ))
     }
 
     /// `br_flood` (+ `br_pass_frame_up` for broadcast and multicast): copies to every up port
@@ -410,7 +665,7 @@ impl Network {
             );
         }
         if to_host {
-            self.l3_input(br, frame, tag, fx);
+            self.l3_input(br, frame, tag, fx, NfSkb::default());
         }
     }
 
@@ -624,6 +879,12 @@ impl Network {
         }
         let mac = self.device(dev).mac;
         for q in released {
+            if let Some(b) = q.bridged {
+                // A bridged DNAT waiting for its neighbour: back onto the bridge.
+                let f = packet::ethernet(b.src_mac, sha, EthernetProtocol::Ipv4, &q.packet);
+                self.bridge_forward(dev, b.port, f, q.tag, b.skb, fx);
+                continue;
+            }
             let f = packet::ethernet(mac, sha, EthernetProtocol::Ipv4, &q.packet);
             self.dev_hop(
                 fx,
@@ -670,6 +931,7 @@ impl Network {
             Queued {
                 packet: pkt.clone(),
                 tag,
+                bridged: None,
             },
         ) {
             Resolution::Ready(dst) => {
@@ -795,7 +1057,14 @@ impl Network {
     // ---- IPv4 --------------------------------------------------------------------------
 
     /// `ip_rcv` + `ip_route_input_slow` + `ip_error`.
-    fn ip_input(&mut self, dev: DeviceId, mut pkt: Vec<u8>, tag: u32, fx: &mut Effects<'_>) {
+    fn ip_input(
+        &mut self,
+        dev: DeviceId,
+        mut pkt: Vec<u8>,
+        tag: u32,
+        fx: &mut Effects<'_>,
+        mut skb: NfSkb,
+    ) {
         let Some(s) = packet::parse_ipv4(&pkt) else {
             return self.dev_hop(
                 fx,
@@ -831,7 +1100,26 @@ impl Network {
                 why,
             );
         }
-        // hook: nat/mangle/raw PREROUTING.
+        if !skb.prerouting_done {
+            let ifs = HookIfaces {
+                in_iface: Some(self.device(dev).name.clone()),
+                ..HookIfaces::default()
+            };
+            if !self.nf_hook(
+                ns,
+                Hook::Prerouting,
+                &mut pkt,
+                &mut skb,
+                ifs,
+                tag,
+                Some(dev),
+                fx,
+            ) {
+                return;
+            }
+        }
+        // DNAT may have moved the destination: route what is there now.
+        let s = packet::parse_ipv4(&pkt).expect("NAT keeps the packet valid");
         let local = self.netns(ns).local.lookup(s.dst).cloned();
         if s.dst.is_broadcast()
             || local
@@ -846,7 +1134,7 @@ impl Network {
                 Verdict::Pass,
                 format!("{} is local", s.dst),
             );
-            return self.local_deliver(dev, pkt, tag, fx);
+            return self.local_deliver(dev, pkt, tag, fx, skb);
         }
         let forwarding = self.netns(ns).sysctl.ip_forward;
         let Some(route) = self.netns(ns).main.lookup(s.dst).cloned() else {
@@ -887,7 +1175,7 @@ impl Network {
                 format!("{} is not local and ip_forward=0", s.dst),
             );
         }
-        self.ip_forward(dev, pkt, &route, tag, fx);
+        self.ip_forward(dev, pkt, &route, tag, fx, skb);
     }
 
     /// `ip_forward`: TTL, MTU, then out.
@@ -898,6 +1186,7 @@ impl Network {
         route: &crate::route::Route,
         tag: u32,
         fx: &mut Effects<'_>,
+        mut skb: NfSkb,
     ) {
         let ns = self.device(in_dev).ns;
         let s = packet::parse_ipv4(&pkt).expect("validated by ip_input");
@@ -938,11 +1227,27 @@ impl Network {
             }
             return;
         }
-        // hook: filter/mangle FORWARD.
         {
             let mut p = Ipv4Packet::new_unchecked(&mut pkt[..]);
             p.set_hop_limit(s.ttl - 1);
             p.fill_checksum();
+        }
+        let ifs = HookIfaces {
+            in_iface: Some(self.device(in_dev).name.clone()),
+            out_iface: Some(self.device(out).name.clone()),
+            physdev: None,
+        };
+        if !self.nf_hook(
+            ns,
+            Hook::Forward,
+            &mut pkt,
+            &mut skb,
+            ifs,
+            tag,
+            Some(in_dev),
+            fx,
+        ) {
+            return;
         }
         let nexthop = route.via.unwrap_or(s.dst);
         let via = route.via.map(|v| format!("via {v} ")).unwrap_or_default();
@@ -959,14 +1264,42 @@ impl Network {
                 s.ttl - 1
             ),
         );
-        // hook: nat/mangle POSTROUTING.
+        let ifs = HookIfaces {
+            out_iface: Some(self.device(out).name.clone()),
+            ..HookIfaces::default()
+        };
+        if !self.nf_hook(
+            ns,
+            Hook::Postrouting,
+            &mut pkt,
+            &mut skb,
+            ifs,
+            tag,
+            Some(out),
+            fx,
+        ) {
+            return;
+        }
         self.neigh_output(out, nexthop, pkt, tag, fx);
     }
 
     /// `ip_local_deliver`: the kernel answers pings and refuses closed ports itself.
-    fn local_deliver(&mut self, dev: DeviceId, pkt: Vec<u8>, tag: u32, fx: &mut Effects<'_>) {
-        // hook: filter/mangle/nat INPUT.
+    fn local_deliver(
+        &mut self,
+        dev: DeviceId,
+        mut pkt: Vec<u8>,
+        tag: u32,
+        fx: &mut Effects<'_>,
+        mut skb: NfSkb,
+    ) {
         let ns = self.device(dev).ns;
+        let ifs = HookIfaces {
+            in_iface: Some(self.device(dev).name.clone()),
+            ..HookIfaces::default()
+        };
+        if !self.nf_hook(ns, Hook::Input, &mut pkt, &mut skb, ifs, tag, Some(dev), fx) {
+            return;
+        }
         let s = packet::parse_ipv4(&pkt).expect("validated by ip_input");
         let Some((sport, dport)) = s.ports else {
             let (reason, why) = match s.protocol {
@@ -1091,7 +1424,13 @@ impl Network {
 
     /// `tcp_v4_send_reset`: a segment to a closed port is answered with RST (if it carried
     /// an ACK) or RST|ACK acknowledging it; a RST is never answered.
-    fn tcp_reset(&mut self, dev: DeviceId, pkt: &[u8], s: &Ipv4Summary, fx: &mut Effects<'_>) {
+    pub(crate) fn tcp_reset(
+        &mut self,
+        dev: DeviceId,
+        pkt: &[u8],
+        s: &Ipv4Summary,
+        fx: &mut Effects<'_>,
+    ) {
         let ns = self.device(dev).ns;
         let seg = &pkt[s.header_len..s.total_len];
         let Some((sport, dport)) = s.ports else {
@@ -1150,8 +1489,9 @@ impl Network {
         )
     }
 
-    /// `ip_local_out` + `ip_route_output`.
-    fn local_out(&mut self, ns: NetNsId, pkt: Vec<u8>, tag: u32, fx: &mut Effects<'_>) {
+    /// `ip_local_out` + `ip_route_output`: route, OUTPUT, route again if NAT moved the
+    /// destination (`ip_route_me_harder`), POSTROUTING, out.
+    fn local_out(&mut self, ns: NetNsId, mut pkt: Vec<u8>, tag: u32, fx: &mut Effects<'_>) {
         let Some(s) = packet::parse_ipv4(&pkt) else {
             return self.hop(
                 fx,
@@ -1162,7 +1502,62 @@ impl Network {
                 "bad IPv4 header from the local stack",
             );
         };
-        // hook: raw/mangle/nat/filter OUTPUT.
+        let Some((out, nexthop)) = self.output_route(ns, &pkt, tag, fx) else {
+            return;
+        };
+        let mut skb = NfSkb::default();
+        let ifs = HookIfaces {
+            out_iface: Some(self.device(out).name.clone()),
+            ..HookIfaces::default()
+        };
+        if !self.nf_hook(
+            ns,
+            Hook::Output,
+            &mut pkt,
+            &mut skb,
+            ifs,
+            tag,
+            Some(out),
+            fx,
+        ) {
+            return;
+        }
+        let (out, nexthop) = match packet::parse_ipv4(&pkt) {
+            Some(after) if after.dst != s.dst => match self.output_route(ns, &pkt, tag, fx) {
+                Some(r) => r,
+                None => return,
+            },
+            _ => (out, nexthop),
+        };
+        let ifs = HookIfaces {
+            out_iface: Some(self.device(out).name.clone()),
+            ..HookIfaces::default()
+        };
+        if !self.nf_hook(
+            ns,
+            Hook::Postrouting,
+            &mut pkt,
+            &mut skb,
+            ifs,
+            tag,
+            Some(out),
+            fx,
+        ) {
+            return;
+        }
+        self.neigh_output(out, nexthop, pkt, tag, fx);
+    }
+
+    /// The output route of a local packet: the device and next hop, with its hop recorded,
+    /// or `None` after recording why there is none.
+    fn output_route(
+        &mut self,
+        ns: NetNsId,
+        pkt: &[u8],
+        tag: u32,
+        fx: &mut Effects<'_>,
+    ) -> Option<(DeviceId, Ipv4Addr)> {
+        let s = packet::parse_ipv4(pkt)?;
         if self.is_local(ns, s.dst) {
             let lo = self.netns(ns).devices[0];
             self.hop(
@@ -1173,10 +1568,10 @@ impl Network {
                 Verdict::Pass,
                 format!("local {} dev lo", s.dst),
             );
-            return self.neigh_output(lo, s.dst, pkt, tag, fx);
+            return Some((lo, s.dst));
         }
         let Some(route) = self.netns(ns).main.lookup(s.dst).cloned() else {
-            return self.hop(
+            self.hop(
                 fx,
                 tag,
                 (ns, None),
@@ -1184,9 +1579,10 @@ impl Network {
                 Verdict::Drop(DropReason::NoRoute),
                 format!("{}: Network is unreachable", s.dst),
             );
+            return None;
         };
         if let Some((r, _)) = route_rejection(route.kind) {
-            return self.hop(
+            self.hop(
                 fx,
                 tag,
                 (ns, None),
@@ -1194,11 +1590,12 @@ impl Network {
                 Verdict::Drop(r),
                 format!("{} route {}", route.kind, route.dst),
             );
+            return None;
         }
         let out = route.dev.expect("unicast routes have a device");
         let mtu = self.device(out).mtu as usize;
         if pkt.len() > mtu {
-            return self.dev_hop(
+            self.dev_hop(
                 fx,
                 tag,
                 out,
@@ -1206,6 +1603,7 @@ impl Network {
                 Verdict::Drop(DropReason::Mtu),
                 format!("{} bytes > mtu {mtu} (EMSGSIZE)", pkt.len()),
             );
+            return None;
         }
         let via = route.via.map(|v| format!("via {v} ")).unwrap_or_default();
         self.dev_hop(
@@ -1216,12 +1614,11 @@ impl Network {
             Verdict::Pass,
             format!("{} {via}dev {}", s.dst, self.device(out).name),
         );
-        // hook: nat/mangle POSTROUTING.
-        self.neigh_output(out, route.via.unwrap_or(s.dst), pkt, tag, fx);
+        Some((out, route.via.unwrap_or(s.dst)))
     }
 
     /// `icmp_send`: an ICMP error about `offending`, unless the rules forbid one.
-    fn icmp_error(
+    pub(crate) fn icmp_error(
         &mut self,
         ns: NetNsId,
         offending: &[u8],

@@ -51,6 +51,12 @@ pub enum DropReason {
     VxlanNoFdb,
     /// A veth end or NIC with nothing on the other side.
     NoCarrier,
+    /// A netfilter rule or chain policy said DROP.
+    Filtered,
+    /// A netfilter REJECT: dropped, and an ICMP error or TCP reset sent back.
+    Rejected,
+    /// Conntrack refused the packet (`nf_conntrack_max` reached, insert clash).
+    Conntrack,
 }
 
 impl DropReason {
@@ -78,6 +84,9 @@ impl DropReason {
             DropReason::BridgeSamePort => "bridge-same-port",
             DropReason::VxlanNoFdb => "vxlan-no-fdb",
             DropReason::NoCarrier => "no-carrier",
+            DropReason::Filtered => "filtered",
+            DropReason::Rejected => "rejected",
+            DropReason::Conntrack => "conntrack",
         }
     }
 }
@@ -115,6 +124,8 @@ pub enum Point {
     VxlanDecap,
     /// `icmp_send` / `icmp_echo`: the kernel answers.
     Icmp,
+    /// `NF_HOOK`: netfilter tables and conntrack at a hook.
+    Netfilter,
 }
 
 impl Point {
@@ -132,6 +143,7 @@ impl Point {
             Point::VxlanEncap => "vxlan-encap",
             Point::VxlanDecap => "vxlan-decap",
             Point::Icmp => "icmp",
+            Point::Netfilter => "netfilter",
         }
     }
 }

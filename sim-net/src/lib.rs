@@ -13,6 +13,7 @@
 //! | [`netfilter`] | tables and rules, conntrack and NAT, IP sets, run at the hooks of the path |
 //! | [`segment`] | switched segments (a learning switch) that many NICs attach to |
 //! | [`datapath`] | the packet path: rx, bridge, ARP, IPv4 input/forward/local/output, ICMP, VXLAN, xmit |
+//! | [`nf_hook`] | where the path calls netfilter, and REJECT |
 //! | [`walk`] | the synchronous driver: one packet at a frozen instant, every hop |
 //! | [`sim`] | the engine driver: [`NetSim`] as a sim-core `World` |
 //! | [`socket`] | the local stack per namespace (smoltcp) and the processes on it: echo, agnhost netexec, clients |
@@ -23,8 +24,7 @@
 //! | [`dump`] | `ip addr`, `ip route`, `ip neigh`, `bridge fdb` text |
 //! | [`dot`] | the topology as Graphviz DOT (petgraph) |
 //!
-//! Not yet modelled: netfilter (the hook points are marked in [`datapath`]), IPv6 forwarding,
-//! IPv4 fragmentation.
+//! Not yet modelled: IPv6 forwarding, IPv4 fragmentation.
 
 pub mod addr;
 pub mod bridge;
@@ -39,6 +39,7 @@ pub mod neigh;
 pub mod netfilter;
 pub mod netns;
 pub mod network;
+pub mod nf_hook;
 pub mod packet;
 pub mod pcapng;
 pub mod route;

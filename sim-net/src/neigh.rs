@@ -54,6 +54,19 @@ pub struct Queued {
     pub packet: Vec<u8>,
     /// Which traced packet it is.
     pub tag: u32,
+    /// Set when the packet is a bridged DNAT waiting for this neighbour (br_netfilter): it
+    /// goes back onto the bridge rather than out of the device.
+    pub bridged: Option<BridgedResume>,
+}
+
+/// Where a bridged DNAT resumes once its neighbour is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BridgedResume {
+    /// The bridge port the frame came in on.
+    pub port: crate::device::DeviceId,
+    /// The frame's own source MAC (bridging keeps it).
+    pub src_mac: EthernetAddress,
+    pub skb: crate::netfilter::hooks::NfSkb,
 }
 
 /// One neighbour.
@@ -246,6 +259,7 @@ mod tests {
         Queued {
             packet: vec![0; 100],
             tag,
+            bridged: None,
         }
     }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::device::DeviceId;
 use crate::neigh::NeighTable;
+use crate::netfilter::Netfilter;
 use crate::route::RoutingTable;
 use crate::sysctl::Sysctls;
 
@@ -34,6 +35,8 @@ pub struct NetNs {
     pub main: RoutingTable,
     pub neigh: NeighTable,
     pub sysctl: Sysctls,
+    /// Tables, conntrack, ipsets (inactive until a table is loaded).
+    pub netfilter: Netfilter,
     /// Ports with a socket listening on any address (`ss -ltnu`).
     pub listening: BTreeSet<(SocketProto, u16)>,
     /// Ports the namespace's local stack has sockets bound to (its servers and clients).
@@ -53,6 +56,7 @@ impl NetNs {
             main: RoutingTable::default(),
             neigh: NeighTable::default(),
             sysctl: Sysctls::default(),
+            netfilter: Netfilter::default(),
             listening: BTreeSet::new(),
             stack_ports: BTreeSet::new(),
             ip_id: 0,

@@ -1,0 +1,367 @@
+//! The checks iptables and the kernel make before a rule or a table is accepted.
+//!
+//! When a rule is added (`check_rule`): `-i` is refused in OUTPUT/POSTROUTING and `-o` in
+//! PREROUTING/INPUT (iptables' "Can't use -o with INPUT"); NAT targets only in `nat`, NOTRACK
+//! and CT only in `raw` (each target's `.table` in the kernel); DROP not in `nat` (iptables);
+//! the `tcp`/`udp`/`sctp`/`icmp` matches need the matching `-p`, `multiport` one of its
+//! protocols, NAT port ranges a `-p`, and `REJECT --reject-with tcp-reset` needs `-p tcp`
+//! (`xt_check_match`/`xt_check_target` and each extension's `checkentry`).
+//!
+//! When a table is committed ([`Table::validate`]): every `-j`/`-g` names an existing user
+//! chain (iptables-nft-restore v1.8.9 reports this at COMMIT), no loop is reachable from a
+//! built-in chain (`mark_source_chains` in ip_tables.c), and targets restricted to some hooks
+//! (DNAT, SNAT, MASQUERADE, REDIRECT, REJECT) are only reachable from those hooks.
+
+use std::collections::HashMap;
+
+use crate::netfilter::chain::{Chain, Hook};
+use crate::netfilter::error::NetfilterError;
+use crate::netfilter::matches::Match;
+use crate::netfilter::rule::{Protocol, Rule};
+use crate::netfilter::table::{Table, TableName};
+use crate::netfilter::target::{RejectWith, Target};
+
+/// Whether `rule` may be added to `chain` of `table`.
+pub(crate) fn check_rule(
+    table: TableName,
+    chain: &Chain,
+    rule: &Rule,
+) -> Result<(), NetfilterError> {
+    if let Some(hook) = chain.hook() {
+        if rule.in_interface.is_some() && matches!(hook, Hook::Output | Hook::Postrouting) {
+            return Err(NetfilterError::InterfaceNotAllowed {
+                flag: "-i",
+                chain: chain.name.clone(),
+            });
+        }
+        if rule.out_interface.is_some() && matches!(hook, Hook::Prerouting | Hook::Input) {
+            return Err(NetfilterError::InterfaceNotAllowed {
+                flag: "-o",
+                chain: chain.name.clone(),
+            });
+        }
+    }
+    let proto = rule
+        .protocol
+        .filter(|p| !p.invert)
+        .map(|p| p.value.number());
+    for m in &rule.matches {
+        let (what, needs, ok): (&'static str, &'static str, bool) = match m {
+            Match::Tcp(_) => ("the tcp match", "-p tcp", proto == Some(6)),
+            Match::Udp(_) => ("the udp match", "-p udp", proto == Some(17)),
+            Match::Sctp(_) => ("the sctp match", "-p sctp", proto == Some(132)),
+            Match::Icmp(_) => ("the icmp match", "-p icmp", proto == Some(1)),
+            Match::Multiport(_) => (
+                "multiport",
+                "-p tcp, -p udp, -p udplite, -p sctp or -p dccp",
+                matches!(proto, Some(6 | 17 | 136 | 132 | 33)),
+            ),
+            _ => continue,
+        };
+        if !ok {
+            return Err(NetfilterError::ProtocolRequired { what, needs });
+        }
+    }
+    let Some(target) = &rule.target else {
+        return Ok(());
+    };
+    let only_in = |t: &'static str, want: TableName| {
+        if table == want {
+            Ok(())
+        } else {
+            Err(NetfilterError::TargetWrongTable {
+                target: t,
+                table: want.as_str(),
+            })
+        }
+    };
+    let nat_ports = match target {
+        Target::Dnat(d) => {
+            only_in("DNAT", TableName::Nat)?;
+            d.to.ports.is_some()
+        }
+        Target::Snat(s) => {
+            only_in("SNAT", TableName::Nat)?;
+            s.to.ports.is_some()
+        }
+        Target::Masquerade(m) => {
+            only_in("MASQUERADE", TableName::Nat)?;
+            m.to_ports.is_some()
+        }
+        Target::Redirect(r) => {
+            only_in("REDIRECT", TableName::Nat)?;
+            r.to_ports.is_some()
+        }
+        Target::Notrack => {
+            only_in("NOTRACK", TableName::Raw)?;
+            false
+        }
+        Target::Ct { .. } => {
+            only_in("CT", TableName::Raw)?;
+            false
+        }
+        Target::Drop if table == TableName::Nat => return Err(NetfilterError::DropInNat),
+        Target::Reject(RejectWith::TcpReset) if proto != Some(Protocol::Tcp.number()) => {
+            return Err(NetfilterError::ProtocolRequired {
+                what: "REJECT --reject-with tcp-reset",
+                needs: "-p tcp",
+            });
+        }
+        Target::Jump(c) | Target::Goto(c)
+            if Hook::from_chain_name(c).is_some_and(|h| table.builtin_hooks().contains(&h)) =>
+        {
+            return Err(NetfilterError::BuiltinChain(c.clone()));
+        }
+        _ => false,
+    };
+    if nat_ports && proto.is_none_or(|p| p == 0) {
+        return Err(NetfilterError::ProtocolRequired {
+            what: "a port specification",
+            needs: "-p tcp, -p udp, -p sctp or -p dccp",
+        });
+    }
+    Ok(())
+}
+
+/// Hooks a target may be reached from, as `(name, hook bits, printable list)`.
+fn hook_restriction(t: &Target) -> Option<(&'static str, u8, &'static str)> {
+    let bits = |hs: &[Hook]| hs.iter().fold(0u8, |b, h| b | h.bit());
+    Some(match t {
+        Target::Dnat(_) => (
+            "DNAT",
+            bits(&[Hook::Prerouting, Hook::Output]),
+            "PREROUTING, OUTPUT",
+        ),
+        Target::Snat(_) => (
+            "SNAT",
+            bits(&[Hook::Postrouting, Hook::Input]),
+            "POSTROUTING, INPUT",
+        ),
+        Target::Masquerade(_) => ("MASQUERADE", bits(&[Hook::Postrouting]), "POSTROUTING"),
+        Target::Redirect(_) => (
+            "REDIRECT",
+            bits(&[Hook::Prerouting, Hook::Output]),
+            "PREROUTING, OUTPUT",
+        ),
+        Target::Reject(_) => (
+            "REJECT",
+            bits(&[Hook::Input, Hook::Forward, Hook::Output]),
+            "INPUT, FORWARD, OUTPUT",
+        ),
+        _ => return None,
+    })
+}
+
+/// The table's chains as a graph: built-in chains first (hook order), then user chains by
+/// name, each with the indices of the user chains its rules enter.
+struct Graph<'a> {
+    chains: Vec<&'a Chain>,
+    edges: Vec<Vec<usize>>,
+}
+
+impl<'a> Graph<'a> {
+    /// `Err(name)` for a jump to a chain that does not exist.
+    fn of(table: &'a Table) -> Result<Self, (&'a str, &'a str)> {
+        let chains: Vec<&Chain> = table.chains().collect();
+        // Lookups only, never iterated, so the map's order cannot leak into a result.
+        let index: HashMap<&str, usize> = chains
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.is_builtin())
+            .map(|(i, c)| (c.name.as_str(), i))
+            .collect();
+        let find = |name: &str| index.get(name).copied();
+        let mut edges = Vec::with_capacity(chains.len());
+        for c in &chains {
+            let mut out = Vec::new();
+            for r in &c.rules {
+                if let Some(to) = r.target.as_ref().and_then(|t| t.chain()) {
+                    out.push(find(to).ok_or((to, c.name.as_str()))?);
+                }
+            }
+            edges.push(out);
+        }
+        Ok(Graph { chains, edges })
+    }
+
+    /// For each chain, the hooks (as bits) from which it is reachable.
+    fn hooks_reaching(&self) -> Vec<u8> {
+        let mut bits = vec![0u8; self.chains.len()];
+        let mut work = Vec::new();
+        for (i, c) in self.chains.iter().enumerate() {
+            if let Some(h) = c.hook() {
+                bits[i] = h.bit();
+                work.push(i);
+            }
+        }
+        while let Some(i) = work.pop() {
+            let b = bits[i];
+            for &j in &self.edges[i] {
+                if bits[j] | b != bits[j] {
+                    bits[j] |= b;
+                    work.push(j);
+                }
+            }
+        }
+        bits
+    }
+
+    /// A depth-first walk from each built-in chain; a chain met again on the current path is
+    /// a loop.
+    fn find_loop(&self) -> Option<&'a str> {
+        const NEW: u8 = 0;
+        const ON_PATH: u8 = 1;
+        const DONE: u8 = 2;
+        let mut mark = vec![NEW; self.chains.len()];
+        for root in (0..self.chains.len()).filter(|&i| self.chains[i].is_builtin()) {
+            // (chain, index of the next edge to follow)
+            let mut stack = vec![(root, 0usize)];
+            mark[root] = ON_PATH;
+            while let Some((i, e)) = stack.pop() {
+                let Some(&j) = self.edges[i].get(e) else {
+                    mark[i] = DONE;
+                    continue;
+                };
+                stack.push((i, e + 1));
+                match mark[j] {
+                    ON_PATH => return Some(self.chains[j].name.as_str()),
+                    NEW => {
+                        mark[j] = ON_PATH;
+                        stack.push((j, 0));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        None
+    }
+}
+
+impl Table {
+    /// The checks the kernel makes when the table is committed: jump targets exist, no loop is
+    /// reachable from a built-in chain, and hook-restricted targets are only reached from
+    /// their hooks.
+    pub fn validate(&self) -> Result<(), NetfilterError> {
+        let graph =
+            Graph::of(self).map_err(|(missing, from)| NetfilterError::JumpToMissingChain {
+                missing: missing.to_string(),
+                from: from.to_string(),
+            })?;
+        if let Some(chain) = graph.find_loop() {
+            return Err(NetfilterError::Loop(chain.to_string()));
+        }
+        let hooks = graph.hooks_reaching();
+        for (chain, &reached) in graph.chains.iter().zip(&hooks) {
+            if reached == 0 {
+                continue;
+            }
+            for rule in &chain.rules {
+                let Some((target, allowed, valid)) =
+                    rule.target.as_ref().and_then(hook_restriction)
+                else {
+                    continue;
+                };
+                if let Some(bad) = Hook::ALL
+                    .into_iter()
+                    .find(|h| reached & h.bit() != 0 && allowed & h.bit() == 0)
+                {
+                    return Err(NetfilterError::TargetWrongHook {
+                        target,
+                        chain: chain.name.clone(),
+                        hook: bad.chain_name(),
+                        valid,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netfilter::target::{DnatTarget, NatRange};
+    use std::net::Ipv4Addr;
+
+    fn dnat() -> Target {
+        Target::Dnat(DnatTarget {
+            to: NatRange::addr(Ipv4Addr::new(10, 0, 0, 1)),
+            random: false,
+            persistent: false,
+        })
+    }
+
+    #[test]
+    fn targets_are_checked_against_the_hooks_that_reach_them() {
+        let mut t = Table::new(TableName::Nat);
+        t.new_chain("X").unwrap();
+        t.append("X", Rule::new().target(dnat())).unwrap();
+        assert_eq!(t.validate(), Ok(()), "an unreachable chain is not checked");
+        t.append("PREROUTING", Rule::new().jump("X")).unwrap();
+        assert_eq!(t.validate(), Ok(()));
+        t.append("INPUT", Rule::new().jump("X")).unwrap();
+        assert_eq!(
+            t.validate(),
+            Err(NetfilterError::TargetWrongHook {
+                target: "DNAT",
+                chain: "X".into(),
+                hook: "INPUT",
+                valid: "PREROUTING, OUTPUT"
+            })
+        );
+    }
+
+    #[test]
+    fn loops_reachable_from_a_builtin_chain_are_refused() {
+        let mut t = Table::new(TableName::Filter);
+        t.new_chain("A").unwrap();
+        t.new_chain("B").unwrap();
+        t.append("A", Rule::new().jump("B")).unwrap();
+        t.append("B", Rule::new().jump("A")).unwrap();
+        assert_eq!(t.validate(), Ok(()), "iptables accepts an unreachable loop");
+        t.append("INPUT", Rule::new().jump("A")).unwrap();
+        assert!(matches!(t.validate(), Err(NetfilterError::Loop(_))));
+    }
+
+    #[test]
+    fn jumps_must_name_existing_chains() {
+        let mut t = Table::new(TableName::Filter);
+        t.append("INPUT", Rule::new().jump("NOPE")).unwrap();
+        assert_eq!(
+            t.validate(),
+            Err(NetfilterError::JumpToMissingChain {
+                missing: "NOPE".into(),
+                from: "INPUT".into()
+            })
+        );
+    }
+
+    #[test]
+    fn rule_checks_follow_iptables_and_the_kernel() {
+        let mut t = Table::new(TableName::Filter);
+        let tcp_only = Rule::new().matching(Match::Tcp(Default::default()));
+        assert!(matches!(
+            t.append("INPUT", tcp_only.clone()),
+            Err(NetfilterError::ProtocolRequired { .. })
+        ));
+        t.append("INPUT", tcp_only.protocol(Protocol::Tcp)).unwrap();
+        assert!(matches!(
+            t.append("INPUT", Rule::new().out_interface("eth0")),
+            Err(NetfilterError::InterfaceNotAllowed { flag: "-o", .. })
+        ));
+        assert!(matches!(
+            t.append("INPUT", Rule::new().target(dnat())),
+            Err(NetfilterError::TargetWrongTable { target: "DNAT", .. })
+        ));
+        let mut n = Table::new(TableName::Nat);
+        assert_eq!(
+            n.append("PREROUTING", Rule::new().target(Target::Drop)),
+            Err(NetfilterError::DropInNat)
+        );
+        assert_eq!(
+            n.append("PREROUTING", Rule::new().jump("INPUT")),
+            Err(NetfilterError::BuiltinChain("INPUT".into()))
+        );
+    }
+}

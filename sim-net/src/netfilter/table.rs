@@ -1,0 +1,513 @@
+//! One table (`raw`, `mangle`, `nat`, `filter`, `security`): its built-in chains in hook order,
+//! its user chains by name, and the chain operations of `iptables -N/-X/-F/-A/-I/-D/-P`.
+//!
+//! User chains are kept sorted by name (byte order), which is the order iptables-save prints
+//! them in: libiptc inserts user chains alphabetically, and iptables-nft-save v1.8.9 prints
+//! them the same way (checked against both). Chains are shared copy-on-write (`Arc`), so a
+//! restore that touches a few chains of a large table copies only those. The table counts the
+//! rules that jump to each chain, as the kernel does, so `-X` of a referenced chain fails.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::netfilter::chain::{Chain, ChainKind, Hook, Policy};
+use crate::netfilter::error::NetfilterError;
+use crate::netfilter::rule::{Counters, Rule};
+
+/// The IPv4 tables. The declaration order is the order iptables-save prints them in: the
+/// fixed order of `enum nft_table_type` in iptables/nft.h (mangle, security, raw, filter, nat),
+/// as iptables-nft-save v1.8.9 prints. (iptables-legacy-save instead follows
+/// `/proc/net/ip_tables_names`, i.e. the reverse of the order the kernel modules loaded.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TableName {
+    Mangle,
+    Security,
+    Raw,
+    Filter,
+    Nat,
+}
+
+impl TableName {
+    pub const ALL: [TableName; 5] = [
+        TableName::Mangle,
+        TableName::Security,
+        TableName::Raw,
+        TableName::Filter,
+        TableName::Nat,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TableName::Raw => "raw",
+            TableName::Mangle => "mangle",
+            TableName::Nat => "nat",
+            TableName::Filter => "filter",
+            TableName::Security => "security",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<TableName> {
+        TableName::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The table's built-in chains in hook order (`iptable_*.c` `valid_hooks`).
+    pub fn builtin_hooks(&self) -> &'static [Hook] {
+        use Hook::*;
+        match self {
+            TableName::Raw => &[Prerouting, Output],
+            TableName::Mangle => &[Prerouting, Input, Forward, Output, Postrouting],
+            TableName::Nat => &[Prerouting, Input, Output, Postrouting],
+            TableName::Filter | TableName::Security => &[Input, Forward, Output],
+        }
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `XT_EXTENSION_MAXNAMELEN - 1`: the longest chain name.
+pub const CHAIN_NAME_MAX_LEN: usize = 28;
+
+/// Target names a user chain may not take (iptables: "chain name may not clash with target name").
+const RESERVED_CHAIN_NAMES: [&str; 15] = [
+    "ACCEPT",
+    "DROP",
+    "RETURN",
+    "QUEUE",
+    "REJECT",
+    "DNAT",
+    "SNAT",
+    "MASQUERADE",
+    "REDIRECT",
+    "MARK",
+    "CONNMARK",
+    "LOG",
+    "NOTRACK",
+    "CT",
+    "NFQUEUE",
+];
+
+/// Whether `name` can be a user chain's name.
+pub(crate) fn check_chain_name(name: &str) -> Result<(), NetfilterError> {
+    let bad = |reason| {
+        Err(NetfilterError::BadChainName {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        bad("empty")
+    } else if name.len() > CHAIN_NAME_MAX_LEN {
+        bad("at most 28 characters (XT_EXTENSION_MAXNAMELEN - 1)")
+    } else if name.starts_with('-') || name.starts_with('!') {
+        bad("must not start with '-' or '!'")
+    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        bad("must not contain whitespace")
+    } else if RESERVED_CHAIN_NAMES.contains(&name) {
+        bad("clashes with a target name")
+    } else {
+        Ok(())
+    }
+}
+
+/// One table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    name: TableName,
+    builtin: Vec<Arc<Chain>>,
+    user: BTreeMap<String, Arc<Chain>>,
+    /// Rules jumping (`-j`) or going (`-g`) to each chain name.
+    refs: BTreeMap<String, u32>,
+}
+
+impl Table {
+    /// A table as the kernel creates it: its built-in chains, empty, policy ACCEPT.
+    pub fn new(name: TableName) -> Self {
+        Table {
+            name,
+            builtin: name
+                .builtin_hooks()
+                .iter()
+                .map(|&h| Arc::new(Chain::builtin(h)))
+                .collect(),
+            user: BTreeMap::new(),
+            refs: BTreeMap::new(),
+        }
+    }
+
+    pub fn name(&self) -> TableName {
+        self.name
+    }
+
+    pub fn chain(&self, name: &str) -> Option<&Chain> {
+        self.builtin
+            .iter()
+            .find(|c| c.name == name)
+            .or_else(|| self.user.get(name))
+            .map(|c| &**c)
+    }
+
+    /// Built-in chains in hook order, then user chains by name: iptables-save's order.
+    pub fn chains(&self) -> impl Iterator<Item = &Chain> {
+        self.builtin.iter().chain(self.user.values()).map(|c| &**c)
+    }
+
+    /// The built-in chain on `hook`, if this table has one.
+    pub fn builtin_chain(&self, hook: Hook) -> Option<&Chain> {
+        self.builtin
+            .iter()
+            .find(|c| c.hook() == Some(hook))
+            .map(|c| &**c)
+    }
+
+    pub fn user_chain_count(&self) -> usize {
+        self.user.len()
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.chains().map(|c| c.rules.len()).sum()
+    }
+
+    /// How many rules jump or go to `chain`.
+    pub fn references(&self, chain: &str) -> u32 {
+        self.refs.get(chain).copied().unwrap_or(0)
+    }
+
+    fn chain_mut(&mut self, name: &str) -> Result<&mut Chain, NetfilterError> {
+        chain_in(&mut self.builtin, &mut self.user, name)
+    }
+
+    fn drop_ref(&mut self, rule: &Rule) {
+        drop_ref(&mut self.refs, rule);
+    }
+
+    /// `iptables -N NAME`.
+    pub fn new_chain(&mut self, name: &str) -> Result<(), NetfilterError> {
+        check_chain_name(name)?;
+        if self.chain(name).is_some() {
+            return Err(NetfilterError::ChainExists(name.to_string()));
+        }
+        self.user
+            .insert(name.to_string(), Arc::new(Chain::user(name)));
+        Ok(())
+    }
+
+    /// `iptables -X NAME`: the chain must be a user chain, empty and unreferenced.
+    pub fn delete_chain(&mut self, name: &str) -> Result<(), NetfilterError> {
+        let chain = self
+            .chain(name)
+            .ok_or_else(|| NetfilterError::NoSuchChain(name.to_string()))?;
+        if chain.is_builtin() {
+            return Err(NetfilterError::BuiltinChain(name.to_string()));
+        }
+        if !chain.rules.is_empty() {
+            return Err(NetfilterError::ChainNotEmpty(name.to_string()));
+        }
+        let references = self.references(name);
+        if references > 0 {
+            return Err(NetfilterError::ChainInUse {
+                chain: name.to_string(),
+                references,
+            });
+        }
+        self.user.remove(name);
+        Ok(())
+    }
+
+    /// `iptables -X` without a name: every user chain, each empty and referenced by no rule.
+    pub fn delete_user_chains(&mut self) -> Result<(), NetfilterError> {
+        if let Some(c) = self.user.values().find(|c| !c.rules.is_empty()) {
+            return Err(NetfilterError::ChainNotEmpty(c.name.clone()));
+        }
+        if let Some((chain, &references)) = self.refs.iter().next() {
+            return Err(NetfilterError::ChainInUse {
+                chain: chain.clone(),
+                references,
+            });
+        }
+        self.user.clear();
+        Ok(())
+    }
+
+    /// `iptables -F NAME`.
+    pub fn flush_chain(&mut self, name: &str) -> Result<(), NetfilterError> {
+        let rules = std::mem::take(&mut self.chain_mut(name)?.rules);
+        for r in &rules {
+            self.drop_ref(r);
+        }
+        Ok(())
+    }
+
+    /// `iptables -F`: every chain's rules; chains and policies stay.
+    pub fn flush_all(&mut self) {
+        for c in self.builtin.iter_mut().chain(self.user.values_mut()) {
+            if !c.rules.is_empty() {
+                Arc::make_mut(c).rules.clear();
+            }
+        }
+        self.refs.clear();
+    }
+
+    /// What `iptables-restore` without `--noflush` does on `*TABLE`: flush every chain and
+    /// delete the user chains; built-in policies and counters stay until a `:` line sets them.
+    pub(crate) fn reset(&mut self) {
+        self.flush_all();
+        self.user.clear();
+    }
+
+    /// `iptables -A CHAIN RULE`.
+    pub fn append(&mut self, chain: &str, rule: Rule) -> Result<(), NetfilterError> {
+        self.insert_at(chain, None, rule)
+    }
+
+    /// `iptables -I CHAIN POS RULE` with a 1-based position (`len + 1` appends).
+    pub fn insert(&mut self, chain: &str, pos: usize, rule: Rule) -> Result<(), NetfilterError> {
+        self.insert_at(chain, Some(pos), rule)
+    }
+
+    fn insert_at(
+        &mut self,
+        chain: &str,
+        pos: Option<usize>,
+        rule: Rule,
+    ) -> Result<(), NetfilterError> {
+        let c = chain_in(&mut self.builtin, &mut self.user, chain)?;
+        crate::netfilter::check::check_rule(self.name, c, &rule)?;
+        let len = c.rules.len();
+        let pos = pos.unwrap_or(len + 1);
+        if pos == 0 || pos > len + 1 {
+            return Err(NetfilterError::RuleIndexOutOfRange {
+                chain: chain.to_string(),
+                index: pos,
+                len,
+            });
+        }
+        if let Some(to) = rule.target.as_ref().and_then(|t| t.chain()) {
+            match self.refs.get_mut(to) {
+                Some(n) => *n += 1,
+                None => {
+                    self.refs.insert(to.to_string(), 1);
+                }
+            }
+        }
+        c.rules.insert(pos - 1, rule);
+        Ok(())
+    }
+
+    /// `iptables -D CHAIN RULE`: the first rule with the same specification (counters aside).
+    pub fn delete_rule(&mut self, chain: &str, spec: &Rule) -> Result<Rule, NetfilterError> {
+        let c = self
+            .chain(chain)
+            .ok_or_else(|| NetfilterError::NoSuchChain(chain.to_string()))?;
+        let pos = c
+            .rules
+            .iter()
+            .position(|r| r.same_spec(spec))
+            .ok_or_else(|| NetfilterError::NoSuchRule(chain.to_string()))?;
+        self.delete_rule_at(chain, pos + 1)
+    }
+
+    /// `iptables -D CHAIN POS` with a 1-based position.
+    pub fn delete_rule_at(&mut self, chain: &str, pos: usize) -> Result<Rule, NetfilterError> {
+        let c = self.chain_mut(chain)?;
+        let len = c.rules.len();
+        if pos == 0 || pos > len {
+            return Err(NetfilterError::RuleIndexOutOfRange {
+                chain: chain.to_string(),
+                index: pos,
+                len,
+            });
+        }
+        let rule = c.rules.remove(pos - 1);
+        self.drop_ref(&rule);
+        Ok(rule)
+    }
+
+    /// `iptables -P CHAIN POLICY`; `counters` also sets the chain's counters.
+    pub fn set_policy(
+        &mut self,
+        chain: &str,
+        policy: Policy,
+        counters: Option<Counters>,
+    ) -> Result<(), NetfilterError> {
+        let c = self.chain_mut(chain)?;
+        match &mut c.kind {
+            ChainKind::Builtin {
+                policy: p,
+                counters: k,
+                ..
+            } => {
+                *p = policy;
+                if let Some(n) = counters {
+                    *k = n;
+                }
+                Ok(())
+            }
+            ChainKind::User => Err(NetfilterError::NotBuiltin(chain.to_string())),
+        }
+    }
+
+    /// Sets the counters of the `pos`-th (1-based) rule of `chain`.
+    pub fn set_rule_counters(
+        &mut self,
+        chain: &str,
+        pos: usize,
+        counters: Counters,
+    ) -> Result<(), NetfilterError> {
+        let c = self.chain_mut(chain)?;
+        let len = c.rules.len();
+        match c.rules.get_mut(pos.wrapping_sub(1)) {
+            Some(r) => {
+                r.counters = counters;
+                Ok(())
+            }
+            None => Err(NetfilterError::RuleIndexOutOfRange {
+                chain: chain.to_string(),
+                index: pos,
+                len,
+            }),
+        }
+    }
+}
+
+/// A chain for writing (copying it first if a snapshot shares it).
+fn chain_in<'a>(
+    builtin: &'a mut [Arc<Chain>],
+    user: &'a mut BTreeMap<String, Arc<Chain>>,
+    name: &str,
+) -> Result<&'a mut Chain, NetfilterError> {
+    if let Some(c) = builtin.iter_mut().find(|c| c.name == name) {
+        return Ok(Arc::make_mut(c));
+    }
+    user.get_mut(name)
+        .map(Arc::make_mut)
+        .ok_or_else(|| NetfilterError::NoSuchChain(name.to_string()))
+}
+
+/// One rule fewer jumps to the chain `rule` enters.
+fn drop_ref(refs: &mut BTreeMap<String, u32>, rule: &Rule) {
+    if let Some(c) = rule.target.as_ref().and_then(|t| t.chain())
+        && let Some(n) = refs.get_mut(c)
+    {
+        *n -= 1;
+        if *n == 0 {
+            refs.remove(c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_chains_list_in_byte_order_after_builtins() {
+        let mut t = Table::new(TableName::Nat);
+        for c in ["KUBE-Z", "KUBE-A", "B", "a", "_x"] {
+            t.new_chain(c).unwrap();
+        }
+        let names: Vec<&str> = t.chains().map(|c| c.name.as_str()).collect();
+        // The order iptables-legacy-save and iptables-nft-save v1.8.9 both print.
+        assert_eq!(
+            names,
+            [
+                "PREROUTING",
+                "INPUT",
+                "OUTPUT",
+                "POSTROUTING",
+                "B",
+                "KUBE-A",
+                "KUBE-Z",
+                "_x",
+                "a"
+            ]
+        );
+    }
+
+    #[test]
+    fn chain_operations_follow_iptables() {
+        let mut t = Table::new(TableName::Filter);
+        t.new_chain("A").unwrap();
+        t.new_chain("B").unwrap();
+        assert_eq!(
+            t.new_chain("A"),
+            Err(NetfilterError::ChainExists("A".into()))
+        );
+        assert_eq!(
+            t.new_chain("INPUT"),
+            Err(NetfilterError::ChainExists("INPUT".into()))
+        );
+        assert!(matches!(
+            t.new_chain("DROP"),
+            Err(NetfilterError::BadChainName { .. })
+        ));
+        assert!(matches!(
+            t.new_chain("A-VERY-LONG-CHAIN-NAME-OVER-28"),
+            Err(NetfilterError::BadChainName { .. })
+        ));
+        t.append("A", Rule::new().jump("B")).unwrap();
+        assert_eq!(t.references("B"), 1);
+        assert_eq!(
+            t.delete_chain("B"),
+            Err(NetfilterError::ChainInUse {
+                chain: "B".into(),
+                references: 1
+            })
+        );
+        assert_eq!(
+            t.delete_chain("A"),
+            Err(NetfilterError::ChainNotEmpty("A".into()))
+        );
+        assert_eq!(
+            t.delete_chain("INPUT"),
+            Err(NetfilterError::BuiltinChain("INPUT".into()))
+        );
+        t.flush_chain("A").unwrap();
+        assert_eq!(t.references("B"), 0);
+        t.delete_chain("B").unwrap();
+        assert!(t.chain("B").is_none());
+        assert_eq!(
+            t.set_policy("A", Policy::Drop, None),
+            Err(NetfilterError::NotBuiltin("A".into()))
+        );
+        t.set_policy("INPUT", Policy::Drop, None).unwrap();
+        assert_eq!(t.chain("INPUT").unwrap().policy(), Some(Policy::Drop));
+    }
+
+    #[test]
+    fn insert_and_delete_use_one_based_positions() {
+        let mut t = Table::new(TableName::Filter);
+        t.append(
+            "INPUT",
+            Rule::new().target(crate::netfilter::Target::Accept),
+        )
+        .unwrap();
+        t.append("INPUT", Rule::new().target(crate::netfilter::Target::Drop))
+            .unwrap();
+        t.insert(
+            "INPUT",
+            1,
+            Rule::new().target(crate::netfilter::Target::Return),
+        )
+        .unwrap();
+        assert!(t.insert("INPUT", 5, Rule::new()).is_err());
+        t.insert("INPUT", 4, Rule::new()).unwrap();
+        let text: Vec<String> = t
+            .chain("INPUT")
+            .unwrap()
+            .rules
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(text, ["-j RETURN", "-j ACCEPT", "-j DROP", ""]);
+        t.delete_rule("INPUT", &Rule::new().target(crate::netfilter::Target::Drop))
+            .unwrap();
+        t.delete_rule_at("INPUT", 1).unwrap();
+        assert!(t.delete_rule_at("INPUT", 3).is_err());
+        assert_eq!(t.chain("INPUT").unwrap().rules.len(), 2);
+    }
+}
