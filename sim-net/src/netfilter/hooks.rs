@@ -654,9 +654,11 @@ impl Netfilter {
             _ => None,
         };
         manip(pkt, side, v4(addr), port);
-        let kind = match m {
-            Manip::Dst => "DNAT",
-            Manip::Src => "SNAT",
+        let kind = match (m, dir) {
+            (Manip::Dst, Direction::Original) => "DNAT",
+            (Manip::Src, Direction::Original) => "SNAT",
+            (Manip::Dst, Direction::Reply) => "un-SNAT",
+            (Manip::Src, Direction::Reply) => "un-DNAT",
         };
         let show = |a: IpAddr, p: u16| {
             if tuple.proto.has_ports() {

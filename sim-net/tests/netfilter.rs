@@ -1,0 +1,311 @@
+//! Netfilter on the packet path, end to end: kube-proxy-shaped rules (the layout of upstream
+//! `pkg/proxy/iptables/proxier.go`) loaded with `iptables-restore` into two nodes, and pods
+//! talking HTTP to Services through them. The expectations are kube-proxy's documented
+//! behaviour: ClusterIP traffic is DNATed without SNAT (the backend sees the client pod), a
+//! pod reaching itself through its Service is masqueraded (hairpin) and needs hairpin mode on
+//! its bridge port, NodePort traffic from outside is masqueraded to the node, a Service
+//! without endpoints is REJECTed with port unreachable, and a FORWARD DROP silences a flow.
+
+mod common;
+
+use common::*;
+use sim_core::{SimDuration, SimTime};
+use sim_net::netfilter::{RestoreOptions, SaveOptions};
+use sim_net::route::Route;
+use sim_net::socket::http::Response;
+use sim_net::socket::{ClientResult, ClientSpec, Outcome, Request, ServerSpec, Service};
+use sim_net::{DropReason, LinkProps, NetNsId, NetSim, SocketProto, Verdict};
+
+const VIP: &str = "10.96.0.10";
+
+/// nat + filter tables as kube-proxy writes them for one TCP Service `VIP:80` (NodePort
+/// 30080) whose endpoints are `endpoints` (port 8080), plus a Service `10.96.0.99:80` with no
+/// endpoints.
+fn kube_proxy_rules(endpoints: &[&str]) -> String {
+    let mut nat = String::from(
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
+         :KUBE-EXT-WEB - [0:0]\n:KUBE-MARK-MASQ - [0:0]\n:KUBE-NODEPORTS - [0:0]\n:KUBE-POSTROUTING - [0:0]\n\
+         :KUBE-SERVICES - [0:0]\n:KUBE-SVC-WEB - [0:0]\n",
+    );
+    for i in 0..endpoints.len() {
+        nat += &format!(":KUBE-SEP-WEB{i} - [0:0]\n");
+    }
+    nat += "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n\
+            -A OUTPUT -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n\
+            -A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING\n\
+            -A KUBE-EXT-WEB -m comment --comment \"masquerade traffic for default/web:http external destinations\" -j KUBE-MARK-MASQ\n\
+            -A KUBE-EXT-WEB -j KUBE-SVC-WEB\n\
+            -A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000\n\
+            -A KUBE-NODEPORTS -p tcp -m comment --comment \"default/web:http\" -m tcp --dport 30080 -j KUBE-EXT-WEB\n\
+            -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n\
+            -A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0\n\
+            -A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n";
+    nat += &format!(
+        "-A KUBE-SERVICES -d {VIP}/32 -p tcp -m comment --comment \"default/web:http cluster IP\" -m tcp --dport 80 -j KUBE-SVC-WEB\n"
+    );
+    nat += "-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\n";
+    nat += &format!(
+        "-A KUBE-SVC-WEB ! -s 10.244.0.0/16 -d {VIP}/32 -p tcp -m comment --comment \"default/web:http cluster IP\" -m tcp --dport 80 -j KUBE-MARK-MASQ\n"
+    );
+    let n = endpoints.len();
+    for (i, ep) in endpoints.iter().enumerate() {
+        let left = n - i;
+        if left > 1 {
+            let p = 1.0 / left as f64;
+            nat += &format!(
+                "-A KUBE-SVC-WEB -m comment --comment \"default/web:http -> {ep}:8080\" -m statistic --mode random --probability {p:.11} -j KUBE-SEP-WEB{i}\n"
+            );
+        } else {
+            nat += &format!(
+                "-A KUBE-SVC-WEB -m comment --comment \"default/web:http -> {ep}:8080\" -j KUBE-SEP-WEB{i}\n"
+            );
+        }
+    }
+    for (i, ep) in endpoints.iter().enumerate() {
+        nat += &format!(
+            "-A KUBE-SEP-WEB{i} -s {ep}/32 -m comment --comment \"default/web:http\" -j KUBE-MARK-MASQ\n\
+             -A KUBE-SEP-WEB{i} -p tcp -m comment --comment \"default/web:http\" -m tcp -j DNAT --to-destination {ep}:8080\n"
+        );
+    }
+    nat += "COMMIT\n";
+    let filter = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        :KUBE-FORWARD - [0:0]\n:KUBE-SERVICES - [0:0]\n\
+        -A FORWARD -m comment --comment \"kubernetes forwarding rules\" -j KUBE-FORWARD\n\
+        -A FORWARD -m conntrack --ctstate NEW -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n\
+        -A OUTPUT -m conntrack --ctstate NEW -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n\
+        -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP\n\
+        -A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark 0x4000/0x4000 -j ACCEPT\n\
+        -A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n\
+        -A KUBE-SERVICES -d 10.96.0.99/32 -p tcp -m comment --comment \"default/empty:http has no endpoints\" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable\n\
+        COMMIT\n";
+    format!("{filter}{nat}")
+}
+
+struct Cluster {
+    sim: NetSim,
+    t_pod_a: NetNsId,
+    node1: NetNsId,
+    node2: NetNsId,
+}
+
+/// Two kubenet-style nodes with kube-proxy rules on both, a default route on each node (the
+/// Service range is not routed anywhere, as in a real cluster), and agnhost netexec in both
+/// pods.
+fn cluster(endpoints: &[&str], hairpin: bool) -> Cluster {
+    let mut t = two_nodes_routed(LinkProps {
+        latency: SimDuration::from_micros(100),
+        ..LinkProps::default()
+    });
+    let rules = kube_proxy_rules(endpoints);
+    for (ns, eth, gw) in [
+        (t.node1, t.eth1, "192.168.0.12"),
+        (t.node2, t.eth2, "192.168.0.11"),
+    ] {
+        t.net
+            .add_route(
+                ns,
+                Route::unicast("0.0.0.0/0".parse().unwrap(), Some(ip(gw)), eth),
+            )
+            .unwrap();
+        t.net
+            .netns_mut(ns)
+            .netfilter
+            .restore(&rules, RestoreOptions::default())
+            .unwrap();
+    }
+    if hairpin {
+        for (ns, veth) in [(t.node1, "veth-a"), (t.node2, "veth-b")] {
+            let dev = t
+                .net
+                .netns(ns)
+                .devices
+                .iter()
+                .copied()
+                .find(|&d| t.net.device(d).name == veth)
+                .unwrap();
+            t.net.set_hairpin(dev, true);
+        }
+    }
+    let mut sim = NetSim::new(t.net, 1);
+    for (ns, name) in [(t.pod_a, "pod-a"), (t.pod_b, "pod-b")] {
+        sim.serve(
+            ns,
+            ServerSpec {
+                proto: SocketProto::Tcp,
+                port: 8080,
+                service: Service::NetExec {
+                    hostname: name.into(),
+                },
+            },
+        )
+        .unwrap();
+    }
+    Cluster {
+        sim,
+        t_pod_a: t.pod_a,
+        node1: t.node1,
+        node2: t.node2,
+    }
+}
+
+fn get(dst: &str, path: &str) -> ClientSpec {
+    ClientSpec {
+        proto: SocketProto::Tcp,
+        dst: dst.parse().unwrap(),
+        request: Request::HttpGet { path: path.into() },
+        timeout: SimDuration::from_secs(5),
+    }
+}
+
+fn run(c: Cluster, requests: Vec<(NetNsId, ClientSpec)>) -> (Vec<ClientResult>, NetSim) {
+    let mut sim = c.sim;
+    let events: Vec<_> = requests
+        .into_iter()
+        .enumerate()
+        .map(|(i, (ns, spec))| sim.request(SimTime::from_nanos(i as u64 * 50_000_000), ns, spec))
+        .collect();
+    let mut e = sim.into_engine(1, events).with_budget(2_000_000);
+    e.run_to_quiescence().unwrap();
+    let (world, _) = e.into_parts();
+    let mut results: Vec<ClientResult> = world.results().into_iter().cloned().collect();
+    results.sort_by_key(|r| r.id);
+    (results, world)
+}
+
+fn body(r: &ClientResult) -> &str {
+    match &r.outcome {
+        Outcome::Http(Response { status: 200, body }) => body,
+        other => panic!("request {} failed: {other}", r.id),
+    }
+}
+
+#[test]
+fn cluster_ip_is_dnated_to_the_backend_which_sees_the_client_pod() {
+    let c = cluster(&["10.244.2.3"], false);
+    let (a, node1) = (c.t_pod_a, c.node1);
+    let vip = format!("{VIP}:80");
+    let (results, world) = run(
+        c,
+        vec![(a, get(&vip, "/hostname")), (a, get(&vip, "/clientip"))],
+    );
+    assert_eq!(body(&results[0]), "pod-b");
+    // No SNAT for pod-to-Service traffic: the backend sees the pod's own address and port.
+    assert_eq!(body(&results[1]), results[1].local.to_string());
+    // The client talked to the VIP the whole time: its socket's peer is the VIP.
+    assert_eq!(results[1].dst.to_string(), vip);
+    // node-1's conntrack holds the DNAT: original to the VIP, reply from the backend.
+    let ct = world
+        .net
+        .netns(node1)
+        .netfilter
+        .conntrack
+        .dump(SimTime::from_nanos(200_000_000));
+    let line = ct
+        .lines()
+        .find(|l| l.contains(&format!("sport={}", results[1].local.port())))
+        .unwrap_or_else(|| panic!("no entry for the second request in:\n{ct}"));
+    assert!(
+        line.contains(&format!(
+            "dst={VIP} sport={} dport=80 src=10.244.2.3 dst=10.244.1.2",
+            results[1].local.port()
+        )),
+        "{line}"
+    );
+    assert!(line.contains("[ASSURED]"), "{line}");
+}
+
+#[test]
+fn a_pod_reaching_itself_through_its_service_is_masqueraded_and_needs_hairpin() {
+    let vip = format!("{VIP}:80");
+    let c = cluster(&["10.244.1.2"], true);
+    let a = c.t_pod_a;
+    let (results, _) = run(c, vec![(a, get(&vip, "/clientip"))]);
+    // Hairpin: KUBE-SEP marks for masquerade because source == endpoint; POSTROUTING
+    // rewrites the source to the bridge's address, so the reply comes back through the node.
+    let seen = body(&results[0]);
+    assert!(seen.starts_with("10.244.1.1:"), "server saw {seen}");
+
+    let c = cluster(&["10.244.1.2"], false);
+    let a = c.t_pod_a;
+    let (results, world) = run(c, vec![(a, get(&vip, "/clientip"))]);
+    assert_eq!(results[0].outcome, Outcome::TimedOut);
+    assert!(
+        world
+            .hops
+            .iter()
+            .any(|h| h.verdict == Verdict::Drop(DropReason::BridgeSamePort)),
+        "without hairpin mode the bridge drops the frame going back out its own port"
+    );
+}
+
+#[test]
+fn node_port_from_outside_is_masqueraded_to_the_node() {
+    let c = cluster(&["10.244.2.3"], false);
+    let node2 = c.node2;
+    // node-2's root namespace plays the outside client, talking to node-1's NodePort; the
+    // backend lives on node-2, so the packet goes back out where it came from.
+    let (results, _) = run(c, vec![(node2, get("192.168.0.11:30080", "/clientip"))]);
+    let seen = body(&results[0]);
+    assert!(seen.starts_with("192.168.0.11:"), "server saw {seen}");
+    assert_eq!(results[0].local.ip().to_string(), "192.168.0.12");
+}
+
+#[test]
+fn a_service_without_endpoints_is_rejected() {
+    let c = cluster(&["10.244.2.3"], false);
+    let a = c.t_pod_a;
+    let (results, world) = run(c, vec![(a, get("10.96.0.99:80", "/"))]);
+    assert_eq!(results[0].outcome, Outcome::Refused);
+    assert!(
+        results[0].elapsed() < SimDuration::from_millis(5),
+        "refused at once"
+    );
+    let reject = world
+        .hops
+        .iter()
+        .find(|h| h.verdict == Verdict::Drop(DropReason::Rejected))
+        .expect("a REJECT hop");
+    assert_eq!(reject.netns, "node-1");
+    assert!(reject.note.contains("has no endpoints"), "{}", reject.note);
+}
+
+#[test]
+fn a_forward_drop_silences_the_flow_and_names_the_rule() {
+    let mut c = cluster(&["10.244.2.3"], false);
+    c.sim
+        .net
+        .netns_mut(c.node2)
+        .netfilter
+        .restore(
+            "*filter\n-I FORWARD -d 10.244.2.3/32 -p tcp -m tcp --dport 8080 -j DROP\nCOMMIT\n",
+            RestoreOptions {
+                noflush: true,
+                counters: false,
+            },
+        )
+        .unwrap();
+    let (a, node2) = (c.t_pod_a, c.node2);
+    let (results, world) = run(c, vec![(a, get(&format!("{VIP}:80"), "/"))]);
+    assert_eq!(results[0].outcome, Outcome::TimedOut);
+    let drop = world
+        .hops
+        .iter()
+        .find(|h| h.verdict == Verdict::Drop(DropReason::Filtered))
+        .expect("a filtered hop");
+    assert_eq!(drop.netns, "node-2");
+    let rule = "-A FORWARD -d 10.244.2.3/32 -p tcp -m tcp --dport 8080 -j DROP";
+    assert!(drop.note.contains(&rule[13..]), "{}", drop.note);
+    // The rule counted the SYN and its retransmissions (iptables-save -c).
+    let save = world
+        .net
+        .netns(node2)
+        .netfilter
+        .ruleset
+        .save_with(SaveOptions {
+            counters: true,
+            ..SaveOptions::default()
+        });
+    let line = save.lines().find(|l| l.ends_with(rule)).expect("the rule");
+    let packets: u64 = line[1..line.find(':').unwrap()].parse().unwrap();
+    assert!(packets >= 3, "{line}");
+}
