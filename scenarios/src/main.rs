@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok, 1 an expectation failed, 2 invalid input (clap's usage errors included).
 
 mod arq_demo;
+mod trace_cmd;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -22,6 +23,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Trace a new connection through a node's iptables rules (an iptables-save dump),
+    /// rule by rule, exploring every random branch.
+    Trace(trace_cmd::TraceArgs),
     /// Run the built-in engine demo: stop-and-wait ARQ over a lossy simulated link.
     Demo {
         /// Root seed of every random choice in the run.
@@ -45,6 +49,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Trace(args) => trace_cmd::run(args),
         Command::Demo {
             seed,
             frames,

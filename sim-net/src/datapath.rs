@@ -1358,7 +1358,14 @@ impl Network {
                     self.icmp_error(ns, &pkt, ICMP_PORT_UNREACH, [0; 4], fx);
                 }
             }
-            _ => unreachable!("parse_ipv4 gives ports only for TCP, UDP and ICMP"),
+            _ => self.dev_hop(
+                fx,
+                tag,
+                dev,
+                Point::Local,
+                Verdict::Drop(DropReason::NoSocket),
+                format!("no {} socket on :{dport} (not modelled)", s.protocol),
+            ),
         }
     }
 

@@ -34,6 +34,9 @@ pub struct Ipv4Summary {
 }
 
 /// Whether `l4` starts with a complete header of `protocol`.
+/// IANA protocol number of SCTP (smoltcp has no name for it).
+pub const IPPROTO_SCTP: u8 = 132;
+
 fn transport_header_complete(protocol: IpProtocol, l4: &[u8]) -> bool {
     match protocol {
         IpProtocol::Tcp => {
@@ -44,6 +47,8 @@ fn transport_header_complete(protocol: IpProtocol, l4: &[u8]) -> bool {
                 && (8..=l4.len()).contains(&usize::from(u16::from_be_bytes([l4[4], l4[5]])))
         }
         IpProtocol::Icmp => l4.len() >= 8,
+        // SCTP's common header: ports, verification tag, checksum.
+        IpProtocol::Unknown(IPPROTO_SCTP) => l4.len() >= 12,
         _ => false,
     }
 }

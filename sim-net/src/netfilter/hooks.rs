@@ -52,6 +52,9 @@ pub struct Netfilter {
     /// Bumped on every ruleset change; invalidates the chain indexes.
     generation: u64,
     index: IndexCache,
+    /// Walk every rule instead of using the destination index (the plain evaluator, kept
+    /// for benchmarks and cross-checks).
+    linear: bool,
 }
 
 /// What netfilter keeps on a packet while it is in one namespace (`skb->mark`,
@@ -279,6 +282,11 @@ impl Netfilter {
         Ok(())
     }
 
+    /// Chooses the plain evaluator (`true`) or the indexed one (the default).
+    pub fn set_linear(&mut self, linear: bool) {
+        self.linear = linear;
+    }
+
     /// The ruleset changed outside [`Netfilter::restore`] (rules built in code).
     pub fn touch(&mut self) {
         self.generation += 1;
@@ -420,7 +428,7 @@ impl Netfilter {
             now,
         };
         let mut walker = Walker::new(&mut oracle);
-        walker.index = Some(&mut self.index);
+        walker.index = (!self.linear).then_some(&mut self.index);
         // Steps are always kept for the deciding rule; the caller gets them all if asked.
         walker.steps = Some(&mut own_steps);
         let verdict = walker.run(table, hook, &mut view);

@@ -89,6 +89,15 @@ fn set_port_and_checksum(
             }
             refresh_icmp_checksum(l4);
         }
+        IpProtocol::Unknown(packet::IPPROTO_SCTP) => {
+            // Ports only: SCTP's CRC32c covers no pseudo-header, and the model never checks it.
+            if let Some(p) = port
+                && l4.len() >= 4
+            {
+                let at = if side == ManipSide::Source { 0 } else { 2 };
+                l4[at..at + 2].copy_from_slice(&p.to_be_bytes());
+            }
+        }
         _ => {}
     }
 }

@@ -23,6 +23,7 @@
 //! | [`error`] | [`NetfilterError`], [`RestoreError`] (line, column, what was expected) |
 //! | [`fixture`] | generated kube-proxy-shaped dumps |
 //! | [`eval`] | one table's chains on one packet: first match, jumps, policies, the destination index |
+//! | [`trace`] | the explained trace of a new connection, every random branch explored |
 //! | [`hooks`] | [`Netfilter`]: a namespace's tables + conntrack + sets at each hook, NAT bindings |
 //! | [`conntrack`] | [`Conntrack`](conntrack::Conntrack): `nf_conntrack` + `nf_nat` bindings, timeouts, `conntrack -L` text |
 //! | [`ipset`] | [`IpSets`](ipset::IpSets): `ip_set` hash/bitmap sets, `ipset save` / `ipset restore` text |
@@ -60,6 +61,7 @@ pub mod table;
 pub mod target;
 mod target_options;
 mod tokenize;
+pub mod trace;
 pub mod value;
 
 pub use chain::{Chain, ChainKind, Hook, Policy};
