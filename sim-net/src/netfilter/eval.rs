@@ -197,6 +197,8 @@ pub struct Walker<'a, O: Oracle> {
     pub steps: Option<&'a mut Vec<Step>>,
     /// Matched rules and applied policies, to count: (chain, 1-based rule or 0 for policy).
     pub hits: Vec<(String, usize)>,
+    /// What LOG targets wrote (`LOG prefix="..." level N`).
+    pub logs: Vec<String>,
 }
 
 impl<'a, O: Oracle> Walker<'a, O> {
@@ -206,6 +208,7 @@ impl<'a, O: Oracle> Walker<'a, O> {
             index: None,
             steps: None,
             hits: Vec::new(),
+            logs: Vec::new(),
         }
     }
 
@@ -379,6 +382,14 @@ impl<'a, O: Oracle> Walker<'a, O> {
                     pos = i + 1;
                 }
                 Target::Log(l) => {
+                    self.logs.push(format!(
+                        "LOG {}:{}:{} prefix={:?} level {}",
+                        tname.as_str(),
+                        chain.name,
+                        i + 1,
+                        l.prefix,
+                        l.level
+                    ));
                     self.step(action(&format!("LOG {:?}", l.prefix)));
                     pos = i + 1;
                 }

@@ -55,6 +55,8 @@ pub struct Netfilter {
     /// Walk every rule instead of using the destination index (the plain evaluator, kept
     /// for benchmarks and cross-checks).
     linear: bool,
+    /// What LOG targets wrote since the hook began (moved into its report).
+    logs: Vec<String>,
 }
 
 /// What netfilter keeps on a packet while it is in one namespace (`skb->mark`,
@@ -304,13 +306,35 @@ impl Netfilter {
         host: &dyn Host,
         decide: &mut dyn Decider,
         now: SimTime,
-        mut steps: Option<&mut Vec<Step>>,
+        steps: Option<&mut Vec<Step>>,
         report: &mut HookReport,
     ) -> HookVerdict {
         if !self.active() {
             return HookVerdict::Accept;
         }
         self.index.validate(self.generation);
+        // Connections whose time is up are gone before this packet is looked up.
+        if self.conntrack.next_expiry().is_some_and(|t| t <= now) {
+            self.conntrack.expire(now);
+        }
+        let verdict = self.run_stages(hook, pkt, skb, ifs, host, decide, now, steps, report);
+        report.events.append(&mut self.logs);
+        verdict
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_stages(
+        &mut self,
+        hook: Hook,
+        pkt: &mut [u8],
+        skb: &mut NfSkb,
+        ifs: &HookIfaces,
+        host: &dyn Host,
+        decide: &mut dyn Decider,
+        now: SimTime,
+        mut steps: Option<&mut Vec<Step>>,
+        report: &mut HookReport,
+    ) -> HookVerdict {
         for &stage in stages(hook) {
             let verdict = match stage {
                 Stage::Table(t) => self.run_table(
@@ -417,8 +441,6 @@ impl Netfilter {
     ) -> Option<(TableVerdict, String, String)> {
         let table = self.ruleset.table(t)?;
         let mut view = self.view(pkt, skb, ifs)?;
-        let mut own_steps = Vec::new();
-        let record = steps.is_some();
         let mut oracle = HookOracle {
             host,
             ipsets: &self.ipsets,
@@ -429,17 +451,27 @@ impl Netfilter {
         };
         let mut walker = Walker::new(&mut oracle);
         walker.index = (!self.linear).then_some(&mut self.index);
-        // Steps are always kept for the deciding rule; the caller gets them all if asked.
-        walker.steps = Some(&mut own_steps);
+        walker.steps = steps;
         let verdict = walker.run(table, hook, &mut view);
         let hits = std::mem::take(&mut walker.hits);
-        let (chain, rule) = own_steps
-            .last()
-            .map(|s| (s.chain.clone(), s.text.clone()))
-            .unwrap_or_default();
-        if record && let Some(out) = steps {
-            out.append(&mut own_steps);
-        }
+        self.logs.append(&mut walker.logs);
+        // The rule (or policy) that decided a DROP or REJECT, as iptables-save prints it.
+        let (chain, rule) = match (&verdict, hits.last()) {
+            (TableVerdict::Drop | TableVerdict::Reject(_), Some((c, pos))) => {
+                let text = table.chain(c).map_or_else(String::new, |ch| match pos {
+                    0 => format!(
+                        "-P {c} {}",
+                        ch.policy().map_or("-".into(), |p| p.to_string())
+                    ),
+                    n => ch
+                        .rules
+                        .get(n - 1)
+                        .map_or_else(String::new, |r| r.to_string()),
+                });
+                (c.clone(), text)
+            }
+            _ => (String::new(), String::new()),
+        };
         let len = pkt.len() as u32;
         crate::netfilter::eval::count_hits(self.ruleset.table_mut(t), &hits, len);
         skb.mark = view.mark;
