@@ -62,7 +62,7 @@ fn new_connection(nf: &mut Netfilter, template: &[u8], n: u64, rng: &mut SimRng)
     let mut pkt = template.to_vec();
     let sport = 1024 + (n % 64_000) as u16;
     pkt[20..22].copy_from_slice(&sport.to_be_bytes());
-    if n % 64_000 == 0 {
+    if n.is_multiple_of(64_000) {
         nf.conntrack.flush();
     }
     let mut skb = NfSkb::default();
