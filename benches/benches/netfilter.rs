@@ -92,7 +92,10 @@ fn new_connection(nf: &mut Netfilter, template: &[u8], n: u64, rng: &mut SimRng)
             },
         ),
     ] {
-        let mut report = HookReport::default();
+        let mut report = HookReport {
+            quiet: true,
+            ..HookReport::default()
+        };
         let v = nf.hook(
             hook,
             &mut pkt,

@@ -285,7 +285,7 @@ fn a_forward_drop_silences_the_flow_and_names_the_rule() {
         )
         .unwrap();
     let (a, node2) = (c.t_pod_a, c.node2);
-    let (results, world) = run(c, vec![(a, get(&format!("{VIP}:80"), "/"))]);
+    let (results, mut world) = run(c, vec![(a, get(&format!("{VIP}:80"), "/"))]);
     assert_eq!(results[0].outcome, Outcome::TimedOut);
     let drop = world
         .hops
@@ -296,15 +296,10 @@ fn a_forward_drop_silences_the_flow_and_names_the_rule() {
     let rule = "-A FORWARD -d 10.244.2.3/32 -p tcp -m tcp --dport 8080 -j DROP";
     assert!(drop.note.contains(&rule[13..]), "{}", drop.note);
     // The rule counted the SYN and its retransmissions (iptables-save -c).
-    let save = world
-        .net
-        .netns(node2)
-        .netfilter
-        .ruleset
-        .save_with(SaveOptions {
-            counters: true,
-            ..SaveOptions::default()
-        });
+    let save = world.net.netns_mut(node2).netfilter.save_with(SaveOptions {
+        counters: true,
+        ..SaveOptions::default()
+    });
     let line = save.lines().find(|l| l.ends_with(rule)).expect("the rule");
     let packets: u64 = line[1..line.find(':').unwrap()].parse().unwrap();
     assert!(packets >= 3, "{line}");

@@ -59,7 +59,7 @@ pub struct CtView {
 
 /// What the rules see of a packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PacketView {
+pub struct PacketView<'v> {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
     pub proto: u8,
@@ -69,10 +69,10 @@ pub struct PacketView {
     /// ICMP type and code.
     pub icmp: Option<(u8, u8)>,
     pub len: u32,
-    pub in_iface: Option<String>,
-    pub out_iface: Option<String>,
+    pub in_iface: Option<&'v str>,
+    pub out_iface: Option<&'v str>,
     /// Present when the packet is bridged (br_netfilter).
-    pub physdev: Option<Physdev>,
+    pub physdev: Option<&'v Physdev>,
     pub mark: u32,
     pub ct: Option<CtView>,
 }
@@ -97,7 +97,7 @@ pub trait Oracle {
     /// The `RTN_*` type of `addr` as `-m addrtype` bits, optionally as seen from `iface`.
     fn addr_type(&self, addr: Ipv4Addr, iface: Option<&str>) -> u16;
     /// Whether the packet's element is in ipset `name`; `None` if the set does not exist.
-    fn set_test(&self, name: &str, dirs: &[SetDir], pkt: &PacketView) -> Option<bool>;
+    fn set_test(&self, name: &str, dirs: &[SetDir], pkt: &PacketView<'_>) -> Option<bool>;
     /// Decides a random or stateful match.
     fn choose(&mut self, choice: Choice<'_>) -> bool;
 }
@@ -169,7 +169,7 @@ fn exact_dst(r: &Rule) -> Option<Ipv4Addr> {
 #[derive(Debug, Default)]
 pub struct IndexCache {
     generation: u64,
-    chains: HashMap<(TableName, String), ChainIndex>,
+    chains: HashMap<TableName, HashMap<String, ChainIndex>>,
 }
 
 impl Clone for IndexCache {
@@ -195,8 +195,6 @@ pub struct Walker<'a, O: Oracle> {
     pub index: Option<&'a mut IndexCache>,
     /// Steps are recorded here when explaining.
     pub steps: Option<&'a mut Vec<Step>>,
-    /// Matched rules and applied policies, to count: (chain, 1-based rule or 0 for policy).
-    pub hits: Vec<(String, usize)>,
     /// What LOG targets wrote (`LOG prefix="..." level N`).
     pub logs: Vec<String>,
 }
@@ -207,7 +205,6 @@ impl<'a, O: Oracle> Walker<'a, O> {
             oracle,
             index: None,
             steps: None,
-            hits: Vec::new(),
             logs: Vec::new(),
         }
     }
@@ -228,31 +225,40 @@ impl<'a, O: Oracle> Walker<'a, O> {
     ) -> Option<usize> {
         let n = chain.rules.len();
         match self.index.as_deref_mut() {
-            Some(cache) if n > INDEX_MIN_RULES => cache
-                .chains
-                .entry((table, chain.name.clone()))
-                .or_insert_with(|| ChainIndex::build(chain))
-                .next(dst, from),
+            Some(cache) if n > INDEX_MIN_RULES => {
+                let chains = cache.chains.entry(table).or_default();
+                if !chains.contains_key(&chain.name) {
+                    chains.insert(chain.name.clone(), ChainIndex::build(chain));
+                }
+                chains[&chain.name].next(dst, from)
+            }
             _ => (from..n).find(|&i| exact_dst(&chain.rules[i]).is_none_or(|a| a == dst)),
         }
     }
 
     /// Runs `table`'s built-in chain for `hook`; the packet's mark (and conntrack mark) may
-    /// change on the way. A table without that chain accepts.
-    pub fn run(&mut self, table: &Table, hook: Hook, pkt: &mut PacketView) -> TableVerdict {
+    /// change on the way. A table without that chain accepts. `hits` gets the matched rules
+    /// and applied policies, to count: (chain, 1-based rule, or 0 for the policy).
+    pub fn run<'t>(
+        &mut self,
+        table: &'t Table,
+        hook: Hook,
+        pkt: &mut PacketView<'_>,
+        hits: &mut Vec<(&'t str, usize)>,
+    ) -> TableVerdict {
         let tname = table.name();
         let Some(start) = table.builtin_chain(hook) else {
             return TableVerdict::Accept;
         };
         // (chain, next rule index) to come back to.
-        let mut stack: Vec<(&Chain, usize)> = Vec::new();
+        let mut stack: Vec<(&'t Chain, usize)> = Vec::new();
         let mut chain = start;
         let mut pos = 0;
         loop {
             let Some(i) = self.next_rule(tname, chain, pkt.dst, pos) else {
                 // Fell off the end.
                 if let Some(policy) = chain.policy() {
-                    self.hits.push((chain.name.clone(), 0));
+                    hits.push((&chain.name, 0));
                     self.step(|| Step {
                         table: tname,
                         chain: chain.name.clone(),
@@ -293,7 +299,7 @@ impl<'a, O: Oracle> Walker<'a, O> {
                 pos = i + 1;
                 continue;
             }
-            self.hits.push((chain.name.clone(), i + 1));
+            hits.push((&chain.name, i + 1));
             let action = |a: &str| {
                 let a = a.to_string();
                 move || Step {
@@ -412,7 +418,7 @@ impl<'a, O: Oracle> Walker<'a, O> {
         chain: &Chain,
         index: usize,
         r: &Rule,
-        p: &PacketView,
+        p: &PacketView<'_>,
     ) -> bool {
         if let Some(s) = &r.source
             && s.value.contains(p.src) == s.invert
@@ -424,8 +430,8 @@ impl<'a, O: Oracle> Walker<'a, O> {
         {
             return false;
         }
-        if !iface_matches(&r.in_interface, p.in_iface.as_deref())
-            || !iface_matches(&r.out_interface, p.out_iface.as_deref())
+        if !iface_matches(&r.in_interface, p.in_iface)
+            || !iface_matches(&r.out_interface, p.out_iface)
         {
             return false;
         }
@@ -448,7 +454,7 @@ impl<'a, O: Oracle> Walker<'a, O> {
         chain: &Chain,
         index: usize,
         m: &Match,
-        p: &PacketView,
+        p: &PacketView<'_>,
     ) -> bool {
         let (sport, dport) = match p.ports {
             Some((s, d)) => (Some(s), Some(d)),
@@ -521,10 +527,10 @@ impl<'a, O: Oracle> Walker<'a, O> {
         }
     }
 
-    fn addrtype_ok(&self, a: &AddrTypeMatch, p: &PacketView) -> bool {
+    fn addrtype_ok(&self, a: &AddrTypeMatch, p: &PacketView<'_>) -> bool {
         let iface = match a.limit_iface {
-            Some(LimitIface::In) => p.in_iface.as_deref(),
-            Some(LimitIface::Out) => p.out_iface.as_deref(),
+            Some(LimitIface::In) => p.in_iface,
+            Some(LimitIface::Out) => p.out_iface,
             None => None,
         };
         let ok = |want: &Option<Negatable<crate::netfilter::matches::AddrTypes>>, addr| {
@@ -558,7 +564,7 @@ impl<'a, O: Oracle> Walker<'a, O> {
     }
 }
 
-fn untracked(p: &PacketView) -> CtView {
+fn untracked(p: &PacketView<'_>) -> CtView {
     CtView {
         states: CtStates::UNTRACKED,
         orig_src: p.src,
@@ -590,7 +596,7 @@ fn iface_matches(want: &Option<Negatable<String>>, have: Option<&str>) -> bool {
     hit != w.invert
 }
 
-fn conntrack_ok(c: &ConntrackMatch, p: &PacketView) -> bool {
+fn conntrack_ok(c: &ConntrackMatch, p: &PacketView<'_>) -> bool {
     let ct = p.ct;
     if let Some(s) = &c.ctstate {
         let st = ct.map_or(CtStates::INVALID, |c| c.states);
@@ -621,8 +627,8 @@ fn conntrack_ok(c: &ConntrackMatch, p: &PacketView) -> bool {
     true
 }
 
-fn physdev_ok(ph: &PhysdevMatch, p: &PacketView) -> bool {
-    let dev = p.physdev.as_ref();
+fn physdev_ok(ph: &PhysdevMatch, p: &PacketView<'_>) -> bool {
+    let dev = p.physdev;
     let in_port = dev.and_then(|d| d.in_port.as_deref());
     let out_port = dev.and_then(|d| d.out_port.as_deref());
     if let Some(b) = ph.is_bridged
@@ -641,21 +647,4 @@ fn physdev_ok(ph: &PhysdevMatch, p: &PacketView) -> bool {
         return false;
     }
     iface_matches(&ph.physdev_in, in_port) && iface_matches(&ph.physdev_out, out_port)
-}
-
-/// The counters of every hit added to the ruleset's tables (packets 1, bytes `len`).
-pub fn count_hits(table: &mut Table, hits: &[(String, usize)], len: u32) {
-    for (chain, pos) in hits {
-        if *pos == 0 {
-            continue;
-        }
-        let current = table
-            .chain(chain)
-            .and_then(|c| c.rules.get(pos - 1))
-            .map(|r| r.counters);
-        if let Some(mut c) = current {
-            c.count(u64::from(len));
-            let _ = table.set_rule_counters(chain, *pos, c);
-        }
-    }
 }

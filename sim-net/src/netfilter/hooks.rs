@@ -15,12 +15,15 @@
 //! conntrack finds INVALID skip NAT. Conntrack is on in a namespace once any table is loaded
 //! there (the kernel registers its hooks on demand), so namespaces without rules cost nothing.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
 use std::net::{IpAddr, Ipv4Addr};
 
 use sim_core::{SimRng, SimTime};
 use smoltcp::wire::IpProtocol;
 
+use crate::netfilter::chain::ChainKind;
 use crate::netfilter::chain::Hook;
 use crate::netfilter::conntrack::{
     Conntrack, CtDrop, CtPacket, CtState, CtVerdict, Direction, EntryId, L4Proto, Manip, NatRange,
@@ -35,7 +38,9 @@ use crate::netfilter::manip::{ManipSide, manip, manip_icmp_error_inner};
 use crate::netfilter::matches::{CtStates, Probability, SetDir};
 use crate::netfilter::recent::RecentTables;
 use crate::netfilter::restore::RestoreOptions;
+use crate::netfilter::rule::Counters;
 use crate::netfilter::ruleset::Ruleset;
+use crate::netfilter::save::SaveOptions;
 use crate::netfilter::table::TableName;
 use crate::netfilter::target::{RejectWith, Target};
 use crate::packet;
@@ -57,6 +62,9 @@ pub struct Netfilter {
     linear: bool,
     /// What LOG targets wrote since the hook began (moved into its report).
     logs: Vec<String>,
+    /// Rule and policy hits not yet folded into the ruleset's counters, per table and chain
+    /// (index 0 the policy, n the n-th rule): counting a hit is then one hash lookup.
+    hits: BTreeMap<TableName, HashMap<String, Vec<Counters>, BuildHasherDefault<DefaultHasher>>>,
 }
 
 /// What netfilter keeps on a packet while it is in one namespace (`skb->mark`,
@@ -176,8 +184,18 @@ pub enum HookVerdict {
 pub struct HookReport {
     /// `conntrack: NEW`, `DNAT 10.96.0.10:80 -> 10.244.2.3:8080`...
     pub events: Vec<String>,
+    /// Skip writing `events` (when nobody will read them).
+    pub quiet: bool,
     /// A NAT target rewrote the source (SNAT, MASQUERADE) at this hook.
     pub masqueraded: bool,
+}
+
+impl HookReport {
+    fn event(&mut self, text: impl FnOnce() -> String) {
+        if !self.quiet {
+            self.events.push(text());
+        }
+    }
 }
 
 /// The stages of a hook.
@@ -225,7 +243,7 @@ impl Oracle for HookOracle<'_> {
         self.host.addr_type(addr, iface)
     }
 
-    fn set_test(&self, name: &str, dirs: &[SetDir], pkt: &PacketView) -> Option<bool> {
+    fn set_test(&self, name: &str, dirs: &[SetDir], pkt: &PacketView<'_>) -> Option<bool> {
         let (sport, dport) = pkt.ports.unwrap_or((0, 0));
         let fields = match pkt.icmp {
             Some((t, c)) => PacketFields::icmp(pkt.src.into(), pkt.dst.into(), t, c),
@@ -266,6 +284,7 @@ impl PartialEq for Netfilter {
             && self.ipsets == other.ipsets
             && self.recent == other.recent
             && self.nth == other.nth
+            && self.hits == other.hits
     }
 }
 
@@ -279,9 +298,43 @@ impl Netfilter {
 
     /// `iptables-restore [--noflush]`: all or nothing.
     pub fn restore(&mut self, text: &str, opts: RestoreOptions) -> Result<(), RestoreError> {
+        self.fold_counters();
         self.ruleset.restore(text, opts)?;
         self.generation += 1;
         Ok(())
+    }
+
+    /// `iptables-save` of the current rules, counters included.
+    pub fn save_with(&mut self, opts: SaveOptions) -> String {
+        self.fold_counters();
+        self.ruleset.save_with(opts)
+    }
+
+    /// Adds the hits counted aside into the rules' and policies' counters.
+    pub fn fold_counters(&mut self) {
+        let add =
+            |a: Counters, b: &Counters| Counters::new(a.packets + b.packets, a.bytes + b.bytes);
+        for (t, chains) in std::mem::take(&mut self.hits) {
+            let table = self.ruleset.table_mut(t);
+            for (name, counts) in chains {
+                for (pos, c) in counts.iter().enumerate().filter(|(_, c)| c.packets > 0) {
+                    let Some(chain) = table.chain(&name) else {
+                        continue;
+                    };
+                    if pos == 0 {
+                        if let ChainKind::Builtin {
+                            policy, counters, ..
+                        } = chain.kind
+                        {
+                            let _ = table.set_policy(&name, policy, Some(add(counters, c)));
+                        }
+                    } else if let Some(r) = chain.rules.get(pos - 1) {
+                        let sum = add(r.counters, c);
+                        let _ = table.set_rule_counters(&name, pos, sum);
+                    }
+                }
+            }
+        }
     }
 
     /// Chooses the plain evaluator (`true`) or the indexed one (the default).
@@ -452,8 +505,8 @@ impl Netfilter {
         let mut walker = Walker::new(&mut oracle);
         walker.index = (!self.linear).then_some(&mut self.index);
         walker.steps = steps;
-        let verdict = walker.run(table, hook, &mut view);
-        let hits = std::mem::take(&mut walker.hits);
+        let mut hits: Vec<(&str, usize)> = Vec::new();
+        let verdict = walker.run(table, hook, &mut view, &mut hits);
         self.logs.append(&mut walker.logs);
         // The rule (or policy) that decided a DROP or REJECT, as iptables-save prints it.
         let (chain, rule) = match (&verdict, hits.last()) {
@@ -468,12 +521,26 @@ impl Netfilter {
                         .get(n - 1)
                         .map_or_else(String::new, |r| r.to_string()),
                 });
-                (c.clone(), text)
+                (c.to_string(), text)
             }
             _ => (String::new(), String::new()),
         };
-        let len = pkt.len() as u32;
-        crate::netfilter::eval::count_hits(self.ruleset.table_mut(t), &hits, len);
+        let len = pkt.len() as u64;
+        let counted = self.hits.entry(t).or_default();
+        for (name, pos) in hits {
+            let slot = match counted.get_mut(name) {
+                Some(v) => v,
+                None => {
+                    let n = table.chain(name).map_or(0, |c| c.rules.len());
+                    counted
+                        .entry(name.to_string())
+                        .or_insert(vec![Counters::default(); n + 1])
+                }
+            };
+            if let Some(c) = slot.get_mut(pos) {
+                c.count(len);
+            }
+        }
         skb.mark = view.mark;
         if let (Some(ct), Some((id, _, _))) = (view.ct, skb.ct) {
             let _ = self.conntrack.set_mark(id, ct.mark);
@@ -485,7 +552,7 @@ impl Netfilter {
     }
 
     /// The rules' view of the packet.
-    fn view(&self, pkt: &[u8], skb: &NfSkb, ifs: &HookIfaces) -> Option<PacketView> {
+    fn view<'v>(&self, pkt: &[u8], skb: &NfSkb, ifs: &'v HookIfaces) -> Option<PacketView<'v>> {
         let s = packet::parse_ipv4(pkt)?;
         let l4 = &pkt[s.header_len..s.total_len.min(pkt.len())];
         let (ports, icmp, tcp_flags) = match (s.protocol, s.ports) {
@@ -537,9 +604,9 @@ impl Netfilter {
             tcp_flags,
             icmp,
             len: pkt.len() as u32,
-            in_iface: ifs.in_iface.clone(),
-            out_iface: ifs.out_iface.clone(),
-            physdev: ifs.physdev.clone(),
+            in_iface: ifs.in_iface.as_deref(),
+            out_iface: ifs.out_iface.as_deref(),
+            physdev: ifs.physdev.as_ref(),
             mark: skb.mark,
             ct,
         })
@@ -556,17 +623,15 @@ impl Netfilter {
         };
         match self.conntrack.track(&ctp, now) {
             CtVerdict::Tracked { id, dir, state } => {
-                report.events.push(format!("conntrack: {state}"));
+                report.event(|| format!("conntrack: {state}"));
                 skb.ct = Some((id, dir, state));
             }
             CtVerdict::Invalid(why) => {
-                report
-                    .events
-                    .push(format!("conntrack: INVALID ({})", why.as_str()));
+                report.event(|| format!("conntrack: INVALID ({})", why.as_str()));
                 skb.invalid = true;
             }
             CtVerdict::Drop(d) => {
-                report.events.push(format!("conntrack: {d}"));
+                report.event(|| format!("conntrack: {d}"));
             }
         }
     }
@@ -707,11 +772,13 @@ impl Netfilter {
                 a.to_string()
             }
         };
-        report.events.push(format!(
-            "{kind} {} -> {}",
-            show(old_addr, old_port),
-            show(addr, port.unwrap_or(0))
-        ));
+        report.event(|| {
+            format!(
+                "{kind} {} -> {}",
+                show(old_addr, old_port),
+                show(addr, port.unwrap_or(0))
+            )
+        });
     }
 }
 

@@ -58,8 +58,10 @@ pub use tcp::{TcpFlags, TcpState};
 pub use timeouts::{ConntrackConfig, ConntrackSysctlError, Timeouts};
 pub use tuple::{L4Proto, Tuple, icmp, icmpv6};
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 
 use sim_core::{SimDuration, SimTime};
@@ -387,8 +389,9 @@ pub struct Conntrack {
     config: ConntrackConfig,
     /// Every live entry, confirmed or not.
     entries: BTreeMap<EntryId, Entry>,
-    /// Both tuples of every confirmed entry (the kernel's hash table).
-    index: BTreeMap<Tuple, (EntryId, Direction)>,
+    /// Both tuples of every confirmed entry (the kernel's hash table). Only looked up, never
+    /// iterated, and hashed with fixed keys, so it cannot make a run depend on the process.
+    index: HashMap<Tuple, (EntryId, Direction), BuildHasherDefault<DefaultHasher>>,
     /// Confirmed entries by expiry.
     by_expiry: BTreeSet<(SimTime, EntryId)>,
     /// Source-NATed entries by original (protocol, source, source port): `nf_nat_bysource`.
@@ -411,7 +414,7 @@ impl Conntrack {
         Conntrack {
             config,
             entries: BTreeMap::new(),
-            index: BTreeMap::new(),
+            index: HashMap::default(),
             by_expiry: BTreeSet::new(),
             by_source: BTreeMap::new(),
             dying: BTreeMap::new(),
