@@ -1,14 +1,30 @@
 //! # sim-k8s — the Kubernetes layer
 //!
 //! API objects, controllers, kubelet, CNI plugins, kube-proxy, DNS and NetworkPolicy, as state
-//! machines that program sim-net. Filled in by the sim-k8s issues; see DESIGN.md §5.
+//! machines that program sim-net (DESIGN.md §5). Kubernetes semantics follow upstream 1.35.
 //!
 //! | module | holds |
 //! | --- | --- |
+//! | [`manifest`] | loading `kubectl apply -f`-style YAML/JSON into typed objects, with file:line:column errors |
+//! | [`object`] | [`Object`]: the typed kinds we store, their [`Kind`] and [`ObjectKey`], name rules, API-server defaults |
+//! | [`config`] | `KubeletConfiguration` and `KubeProxyConfiguration` files |
+//! | [`selector`] | label selectors: `LabelSelector`, Service selectors, the `-l` string form |
+//! | [`store`] | [`Store`]: objects with resourceVersions, create/update/delete, watches delivered with a lag |
+//! | [`controller`] | pod readiness, the Endpoints and EndpointSlice controllers, node IPAM |
 //! | [`kubelet`] | `/etc/hosts` and `resolv.conf` as kubelet writes them; the pod sandbox |
 //! | [`cni`] | CNI configs and plugins (bridge, host-local, loopback, portmap, bandwidth), kubenet's config |
 //! | [`ipam`] | host-local's address allocator |
 
 pub mod cni;
+pub mod config;
+pub mod controller;
 pub mod ipam;
 pub mod kubelet;
+pub mod manifest;
+pub mod object;
+pub mod selector;
+pub mod store;
+
+pub use object::{Kind, Object, ObjectKey, Typed};
+pub use selector::Selector;
+pub use store::{Change, Store, StoreError};
