@@ -778,3 +778,24 @@ proptest! {
         let _ = r.restore(&format!("*filter\n{input}\nCOMMIT\n"), RestoreOptions::kube_proxy());
     }
 }
+
+/// kube-proxy ≥ 1.28 counts localhost NodePort packets with `-m nfacct`; real dumps carry it.
+#[test]
+fn nfacct_rules_round_trip_and_always_match() {
+    let text = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        :POSTROUTING ACCEPT [0:0]\n:KUBE-NODEPORTS - [0:0]\n\
+        -A PREROUTING -j KUBE-NODEPORTS\n\
+        -A KUBE-NODEPORTS -d 127.0.0.0/8 -p tcp -m comment --comment \"ns/svc:p\" -m nfacct --nfacct-name localhost_nps_accepted_pkts -m tcp --dport 30080 -j RETURN\n\
+        COMMIT\n";
+    let rs = Ruleset::parse(text).unwrap();
+    assert_eq!(rs.save(), text);
+    let bad = text.replace(
+        "localhost_nps_accepted_pkts",
+        "a_name_that_is_far_too_long_for_nfacct",
+    );
+    let err = Ruleset::parse(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("line 8") && err.contains("nfacct-name"),
+        "{err}"
+    );
+}

@@ -84,6 +84,7 @@ fn kube_proxy_rules(endpoints: &[&str]) -> String {
 struct Cluster {
     sim: NetSim,
     t_pod_a: NetNsId,
+    t_pod_b: NetNsId,
     node1: NetNsId,
     node2: NetNsId,
 }
@@ -143,6 +144,7 @@ fn cluster(endpoints: &[&str], hairpin: bool) -> Cluster {
     Cluster {
         sim,
         t_pod_a: t.pod_a,
+        t_pod_b: t.pod_b,
         node1: t.node1,
         node2: t.node2,
     }
@@ -303,4 +305,159 @@ fn a_forward_drop_silences_the_flow_and_names_the_rule() {
     let line = save.lines().find(|l| l.ends_with(rule)).expect("the rule");
     let packets: u64 = line[1..line.find(':').unwrap()].parse().unwrap();
     assert!(packets >= 3, "{line}");
+}
+
+/// Conntrack carries a connection after its first packet: the nat table sees only that
+/// packet, and the filter table's RELATED,ESTABLISHED rule takes the rest.
+#[test]
+fn only_the_first_packet_of_a_connection_walks_the_nat_table() {
+    let c = cluster(&["10.244.2.3"], false);
+    let (a, node1) = (c.t_pod_a, c.node1);
+    let (results, mut world) = run(c, vec![(a, get(&format!("{VIP}:80"), "/hostname"))]);
+    assert_eq!(body(&results[0]), "pod-b");
+    let save = world.net.netns_mut(node1).netfilter.save_with(SaveOptions {
+        counters: true,
+        ..SaveOptions::default()
+    });
+    let count = |needle: &str| -> u64 {
+        let line = save
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} in\n{save}"));
+        line[1..line.find(':').unwrap()].parse().unwrap()
+    };
+    assert_eq!(count("-A KUBE-SERVICES -d 10.96.0.10/32"), 1, "{save}");
+    assert_eq!(count("-A KUBE-SEP-WEB0 -p tcp"), 1, "{save}");
+    // Both directions of the rest of the exchange: SYN-ACK, ACKs, request, response, FINs.
+    assert!(count("kubernetes forwarding conntrack rule") >= 6, "{save}");
+}
+
+fn udp(dst: &str, msg: &str) -> ClientSpec {
+    ClientSpec {
+        proto: SocketProto::Udp,
+        dst: dst.parse().unwrap(),
+        request: Request::Send {
+            payload: msg.as_bytes().to_vec(),
+        },
+        timeout: SimDuration::from_secs(5),
+    }
+}
+
+/// An unreplied-then-replied UDP flow lives `nf_conntrack_udp_timeout` (30 s): a packet
+/// 40 s later finds it gone.
+#[test]
+fn udp_entries_expire_after_thirty_seconds() {
+    let mut c = cluster(&["10.244.2.3"], false);
+    c.sim
+        .serve(
+            c.t_pod_b,
+            ServerSpec {
+                proto: SocketProto::Udp,
+                port: 8081,
+                service: Service::NetExec {
+                    hostname: "pod-b".into(),
+                },
+            },
+        )
+        .unwrap();
+    let (a, node1) = (c.t_pod_a, c.node1);
+    let mut sim = c.sim;
+    let events = vec![
+        sim.request(SimTime::ZERO, a, udp("10.244.2.3:8081", "hostname")),
+        sim.request(
+            SimTime::from_nanos(40_000_000_000),
+            a,
+            udp("10.244.2.3:8081", "hostname"),
+        ),
+    ];
+    let mut e = sim.into_engine(1, events).with_budget(2_000_000);
+    e.run_to_quiescence().unwrap();
+    let (world, _) = e.into_parts();
+    let results = world.results();
+    assert!(
+        results
+            .iter()
+            .all(|r| r.outcome == Outcome::Reply(b"pod-b".to_vec()))
+    );
+    let ct = &world.net.netns(node1).netfilter.conntrack;
+    let dump = ct.dump(SimTime::from_nanos(40_000_000_000));
+    let udp_lines: Vec<&str> = dump.lines().filter(|l| l.starts_with("udp")).collect();
+    assert_eq!(udp_lines.len(), 1, "{dump}");
+    let second = results.iter().map(|r| r.local.port()).max().unwrap();
+    assert!(udp_lines[0].contains(&format!("sport={second}")), "{dump}");
+    assert!(udp_lines[0].starts_with("udp      17 30 "), "{dump}");
+}
+
+/// With `nf_conntrack_max` reached by an ASSURED connection, a new one is dropped (early
+/// drop only evicts unassured or closing entries).
+#[test]
+fn a_full_conntrack_table_drops_new_connections() {
+    // A slow link, so the first connection (pod-b -> pod-a) is still ESTABLISHED at node-1
+    // while its data trickles in: node-1 sees its FIN only after the transfer.
+    let mut t = two_nodes_routed(LinkProps {
+        latency: SimDuration::from_millis(1),
+        bandwidth_bps: Some(200_000),
+        ..LinkProps::default()
+    });
+    t.net
+        .netns_mut(t.node1)
+        .netfilter
+        .restore(
+            "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n",
+            RestoreOptions::default(),
+        )
+        .unwrap();
+    t.net
+        .netns_mut(t.node1)
+        .netfilter
+        .conntrack
+        .config_mut()
+        .max = 1;
+    let (a, b) = (t.pod_a, t.pod_b);
+    let mut sim = NetSim::new(t.net, 1);
+    for ns in [a, b] {
+        sim.serve(
+            ns,
+            ServerSpec {
+                proto: SocketProto::Tcp,
+                port: 7,
+                service: Service::Echo,
+            },
+        )
+        .unwrap();
+    }
+    let echo = |dst: &str, n: usize| ClientSpec {
+        proto: SocketProto::Tcp,
+        dst: dst.parse().unwrap(),
+        request: Request::Send {
+            payload: vec![7; n],
+        },
+        timeout: SimDuration::from_secs(60),
+    };
+    let events = vec![
+        sim.request(SimTime::ZERO, b, echo("10.244.1.2:7", 20_000)),
+        sim.request(
+            SimTime::from_nanos(300_000_000),
+            a,
+            echo("10.244.2.3:7", 10),
+        ),
+    ];
+    let mut e = sim.into_engine(1, events).with_budget(2_000_000);
+    e.run_to_quiescence().unwrap();
+    let (world, _) = e.into_parts();
+    let full = world
+        .hops
+        .iter()
+        .find(|h| h.verdict == Verdict::Drop(DropReason::Conntrack))
+        .expect("a conntrack-full drop");
+    assert_eq!(full.netns, "node-1");
+    assert_eq!(full.time, SimTime::from_nanos(300_000_000));
+    assert!(full.note.contains("conntrack-full"), "{}", full.note);
+    let results = world.results();
+    let by_id = |id| results.iter().find(|r| r.id == id).unwrap();
+    // The established connection was never disturbed; the new one got in once the first
+    // was closing (its SYN retransmission after smoltcp's 1 s RTO).
+    assert_eq!(by_id(0).outcome, Outcome::Reply(vec![7; 20_000]));
+    assert_eq!(by_id(1).outcome, Outcome::Reply(vec![7; 10]));
+    assert!(by_id(1).elapsed() >= SimDuration::from_secs(1));
 }

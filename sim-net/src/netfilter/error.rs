@@ -127,7 +127,7 @@ pub enum NetfilterError {
 }
 
 /// The match modules the parser knows.
-pub const MATCH_MODULES: &str = "tcp, udp, sctp, icmp, multiport, comment, addrtype, mark, \
+pub const MATCH_MODULES: &str = "tcp, udp, sctp, icmp, multiport, comment, nfacct, addrtype, mark, \
      conntrack, state, statistic, recent, set, physdev, limit, socket";
 
 /// The targets the parser knows.

@@ -501,7 +501,7 @@ impl<'a, O: Oracle> Walker<'a, O> {
                 };
                 hit != mp.invert
             }
-            Match::Comment(_) | Match::Limit(_) | Match::Socket(_) => true,
+            Match::Comment(_) | Match::Nfacct(_) | Match::Limit(_) | Match::Socket(_) => true,
             Match::AddrType(a) => self.addrtype_ok(a, p),
             Match::Mark(mm) => ((p.mark & mm.value.mask) == mm.value.value) != mm.invert,
             Match::Conntrack(c) => conntrack_ok(c, p),

@@ -65,6 +65,7 @@ const MULTIPORT_OPTS: [OptSpec; 3] = [
     opt!("ports", 1, true),
 ];
 const COMMENT_OPTS: [OptSpec; 1] = [opt!("comment", 1, false)];
+const NFACCT_OPTS: [OptSpec; 1] = [opt!("nfacct-name", 1, false)];
 const ADDRTYPE_OPTS: [OptSpec; 4] = [
     opt!("src-type", 1, true),
     opt!("dst-type", 1, true),
@@ -119,6 +120,7 @@ pub(crate) enum MatchModule {
     Icmp,
     Multiport,
     Comment,
+    Nfacct,
     AddrType,
     Mark,
     Conntrack,
@@ -141,6 +143,7 @@ impl MatchModule {
             "icmp" => Icmp,
             "multiport" => Multiport,
             "comment" => Comment,
+            "nfacct" => Nfacct,
             "addrtype" => AddrType,
             "mark" => Mark,
             "conntrack" => Conntrack,
@@ -164,6 +167,7 @@ impl MatchModule {
             Icmp => "icmp",
             Multiport => "multiport",
             Comment => "comment",
+            Nfacct => "nfacct",
             AddrType => "addrtype",
             Mark => "mark",
             Conntrack => "conntrack",
@@ -196,6 +200,7 @@ impl MatchModule {
             Icmp => &ICMP_OPTS,
             Multiport => &MULTIPORT_OPTS,
             Comment => &COMMENT_OPTS,
+            Nfacct => &NFACCT_OPTS,
             AddrType => &ADDRTYPE_OPTS,
             Mark => &MARK_OPTS,
             Conntrack => &CONNTRACK_OPTS,
@@ -232,6 +237,7 @@ pub(crate) struct MatchBuilder {
     icmp: Option<Negatable<IcmpType>>,
     multiport: Option<MultiportMatch>,
     comment: Option<String>,
+    nfacct: Option<String>,
     addrtype: AddrTypeMatch,
     mark: Option<Negatable<MarkMatch>>,
     conntrack: ConntrackMatch,
@@ -261,6 +267,7 @@ impl MatchBuilder {
             icmp: None,
             multiport: None,
             comment: None,
+            nfacct: None,
             addrtype: AddrTypeMatch::default(),
             mark: None,
             conntrack: ConntrackMatch::default(),
@@ -360,6 +367,13 @@ impl MatchBuilder {
                     return Err(NetfilterError::bad_value(flag, arg, "at most 255 bytes"));
                 }
                 self.comment = Some(arg.to_string());
+            }
+            (MatchModule::Nfacct, _) => {
+                // NFACCT_NAME_MAX is 32 with the terminating NUL.
+                if arg.is_empty() || arg.len() > 31 {
+                    return Err(NetfilterError::bad_value(flag, arg, "1 to 31 bytes"));
+                }
+                self.nfacct = Some(arg.to_string());
             }
             (MatchModule::AddrType, "src-type") => {
                 self.addrtype.src_type = Some(negate(invert, addr_types(flag, arg)?))
@@ -577,6 +591,10 @@ impl MatchBuilder {
             MatchModule::Comment => Match::Comment(
                 self.comment
                     .ok_or_else(|| missing("--comment is required"))?,
+            ),
+            MatchModule::Nfacct => Match::Nfacct(
+                self.nfacct
+                    .ok_or_else(|| missing("--nfacct-name is required"))?,
             ),
             MatchModule::AddrType => {
                 if self.addrtype.src_type.is_none() && self.addrtype.dst_type.is_none() {

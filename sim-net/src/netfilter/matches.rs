@@ -562,6 +562,9 @@ pub enum Match {
     Icmp(Negatable<IcmpType>),
     Multiport(MultiportMatch),
     Comment(String),
+    /// `-m nfacct --nfacct-name NAME`: counts into an accounting object; always matches
+    /// (kube-proxy ≥ 1.28 counts NodePort and localnet packets this way).
+    Nfacct(String),
     AddrType(AddrTypeMatch),
     Mark(Negatable<MarkMatch>),
     Conntrack(ConntrackMatch),
@@ -584,6 +587,7 @@ impl Match {
             Match::Icmp(_) => "icmp",
             Match::Multiport(_) => "multiport",
             Match::Comment(_) => "comment",
+            Match::Nfacct(_) => "nfacct",
             Match::AddrType(_) => "addrtype",
             Match::Mark(_) => "mark",
             Match::Conntrack(_) => "conntrack",
@@ -650,6 +654,10 @@ impl Match {
             Match::Comment(c) => {
                 out.push_str(" --comment");
                 push_saved_string(out, c);
+            }
+            Match::Nfacct(n) => {
+                out.push_str(" --nfacct-name");
+                push_saved_string(out, n);
             }
             Match::AddrType(m) => {
                 for (name, sel) in [("src-type", &m.src_type), ("dst-type", &m.dst_type)] {
