@@ -5,6 +5,7 @@
 //!
 //! | module | holds |
 //! | --- | --- |
+//! | [`cluster`] | a running cluster from manifests: store, controllers, nodes and pods plumbed into sim-net (kubenet) |
 //! | [`manifest`] | loading `kubectl apply -f`-style YAML/JSON into typed objects, with file:line:column errors |
 //! | [`object`] | [`Object`]: the typed kinds we store, their [`Kind`] and [`ObjectKey`], name rules, API-server defaults |
 //! | [`config`] | `KubeletConfiguration` and `KubeProxyConfiguration` files |
@@ -15,6 +16,7 @@
 //! | [`cni`] | CNI configs and plugins (bridge, host-local, loopback, portmap, bandwidth), kubenet's config |
 //! | [`ipam`] | host-local's address allocator |
 
+pub mod cluster;
 pub mod cni;
 pub mod config;
 pub mod controller;

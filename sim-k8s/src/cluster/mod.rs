@@ -1,0 +1,632 @@
+//! A running cluster from manifests: the API store filled with the objects, the controllers
+//! settled, and every node and pod plumbed into a sim-net [`Network`] the way a kubenet
+//! cluster on a cloud plumbs them.
+//!
+//! What [`Cluster::build`] does, in order:
+//! 1. Objects go into the [`Store`] as exported (`restore`: uids, status and timestamps kept);
+//!    namespaces that objects use but the manifests do not declare are created (as
+//!    `kubectl create namespace` would have been run). Without any Node, `default_nodes`
+//!    nodes `node-1`… are created.
+//! 2. Workloads: each Deployment gets its ReplicaSet and each ReplicaSet its pods
+//!    ([`workloads`]).
+//! 3. Node IPAM gives every node a `podCIDR` from `cluster_cidr` (pre-set ones are kept).
+//! 4. The scheduler places pods without `nodeName` on the node with the fewest pods (ties in
+//!    node creation order).
+//! 5. The network: one switched segment (the VPC), a `cloud-router` namespace on it that
+//!    routes each node's `podCIDR` to the node (the route controller's cloud routes, as on
+//!    GCE), each node a namespace with `eth0` on the segment and a default route via the
+//!    router. Node addresses come from `status.addresses` (InternalIP) or are handed out
+//!    from `node_subnet` in node order.
+//! 6. The kubelet on each node: a sandbox namespace per pod, then kubenet's CNI config
+//!    (loopback + bridge `cbr0` + host-local on the node's `podCIDR`); an exported
+//!    `status.podIP` is requested from host-local and must be granted. The pod's status
+//!    becomes Running with its IPs, container statuses ready (probes are scripted later by
+//!    scenarios) and the Ready condition computed with its readiness gates.
+//! 7. The Endpoints and EndpointSlice controllers run until nothing changes.
+//!
+//! Not yet: kube-proxy (its own issue), StatefulSet and DaemonSet pods, kubenet's masquerade
+//! rule for off-cluster traffic, hostPort (portmap is available in [`crate::cni`]).
+
+pub mod workloads;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::{IpNet, Ipv4Net};
+use k8s_openapi::api::core::v1::{
+    ContainerStatus, Namespace, Node, NodeAddress, NodeStatus, Pod, PodIP, PodStatus,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use sim_core::SimTime;
+use sim_net::route::Route;
+use sim_net::{DeviceId, LinkProps, NetNsId, Network, SegmentId, TopologyError};
+use thiserror::Error;
+
+use crate::cni::kubenet::{self, HairpinMode};
+use crate::cni::node_state::NodeState;
+use crate::cni::{CniError, RuntimeConf, add_network_list, parse_conf};
+use crate::controller::endpoints;
+use crate::controller::endpointslice::EndpointSliceController;
+use crate::controller::node_ipam::{IpamError, NodeIpam, NodeIpamConfig};
+use crate::controller::pod_readiness::refresh_readiness_conditions;
+use crate::kubelet::{KubeletError, PodSandbox};
+use crate::object::{Kind, Object, ObjectKey};
+use crate::store::{Store, StoreError};
+
+/// How the cluster is laid out where the manifests do not say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// `--cluster-cidr` (kubeadm + flannel's conventional 10.244.0.0/16).
+    pub cluster_cidr: Ipv4Net,
+    /// `--node-cidr-mask-size` (24, upstream's IPv4 default).
+    pub node_mask: u8,
+    /// `--service-cluster-ip-range` (kubeadm's default 10.96.0.0/12).
+    pub service_cidr: Ipv4Net,
+    /// Nodes created when the manifests have none.
+    pub default_nodes: usize,
+    /// The network the nodes share; its first address is the cloud router.
+    pub node_subnet: Ipv4Net,
+    /// Node and pod MTU.
+    pub mtu: u32,
+    /// kubelet's `hairpinMode` (default `hairpin-veth`).
+    pub hairpin: HairpinMode,
+    /// Every node's link to the segment.
+    pub link: LinkProps,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            cluster_cidr: "10.244.0.0/16".parse().expect("literal"),
+            node_mask: 24,
+            service_cidr: "10.96.0.0/12".parse().expect("literal"),
+            default_nodes: 3,
+            node_subnet: "172.18.0.0/16".parse().expect("literal"),
+            mtu: 1500,
+            hairpin: HairpinMode::HairpinVeth,
+            link: LinkProps::default(),
+        }
+    }
+}
+
+/// Why a cluster cannot be built from the manifests.
+#[derive(Debug, Error)]
+pub enum ClusterError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("node IPAM: {0}")]
+    Ipam(#[from] IpamError),
+    #[error("node {node} has no podCIDR: {why}")]
+    NoPodCidr { node: String, why: String },
+    #[error("pod {pod}: CNI: {source}")]
+    Cni { pod: String, source: Box<CniError> },
+    #[error("pod {pod}: {source}")]
+    Kubelet { pod: String, source: KubeletError },
+    #[error("pod {pod}: status.podIP {exported} is not what the node can give it ({why})")]
+    PodIp {
+        pod: String,
+        exported: String,
+        why: String,
+    },
+    #[error("pod {pod} is bound to node {node}, which does not exist")]
+    UnknownNode { pod: String, node: String },
+    #[error("node {node}: address {addr} is outside the node subnet {subnet}")]
+    NodeAddress {
+        node: String,
+        addr: Ipv4Addr,
+        subnet: Ipv4Net,
+    },
+    #[error("the node subnet {0} has no room for another node")]
+    NodeSubnetFull(Ipv4Net),
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+}
+
+/// A node as the network sees it.
+#[derive(Debug, Clone)]
+pub struct NodeRuntime {
+    pub netns: NetNsId,
+    pub eth0: DeviceId,
+    pub ip: Ipv4Addr,
+    pub pod_cidr: Ipv4Net,
+    pub cni: NodeState,
+}
+
+/// A running pod.
+#[derive(Debug, Clone)]
+pub struct PodRuntime {
+    pub node: String,
+    pub sandbox: PodSandbox,
+    pub ip: Ipv4Addr,
+}
+
+/// The cluster: API objects and the network they run on.
+#[derive(Debug)]
+pub struct Cluster {
+    pub config: ClusterConfig,
+    pub store: Store,
+    pub net: Network,
+    pub segment: SegmentId,
+    pub router: NetNsId,
+    /// By node name.
+    pub nodes: BTreeMap<String, NodeRuntime>,
+    /// By `namespace/name`.
+    pub pods: BTreeMap<String, PodRuntime>,
+}
+
+const T0: SimTime = SimTime::ZERO;
+
+fn pod_key(p: &Pod) -> String {
+    format!(
+        "{}/{}",
+        p.metadata.namespace.as_deref().unwrap_or("default"),
+        p.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+impl Cluster {
+    /// Builds and settles the cluster described by `objects`.
+    pub fn build<'a>(
+        objects: impl IntoIterator<Item = &'a Object>,
+        config: ClusterConfig,
+    ) -> Result<Cluster, ClusterError> {
+        let objects: Vec<&Object> = objects.into_iter().collect();
+        let mut store = Store::new();
+        create_missing_namespaces(&mut store, &objects)?;
+        store.restore_all(T0, objects.iter().copied())?;
+        if store.creation_order(Kind::Node).is_empty() {
+            for i in 1..=config.default_nodes {
+                let node = Node {
+                    metadata: ObjectMeta {
+                        name: Some(format!("node-{i}")),
+                        labels: Some(
+                            [("kubernetes.io/hostname".to_string(), format!("node-{i}"))]
+                                .into_iter()
+                                .collect(),
+                        ),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                };
+                store.create(T0, Object::Node(node))?;
+            }
+        }
+        run_workloads(&mut store)?;
+        let ipam_config = NodeIpamConfig {
+            service_cidrs: vec![IpNet::V4(config.service_cidr)],
+            node_mask_ipv4: config.node_mask,
+            ..NodeIpamConfig::new(IpNet::V4(config.cluster_cidr))
+        };
+        let mut ipam = NodeIpam::new(&ipam_config)?;
+        let outcome = ipam.reconcile(&store);
+        if let Some(e) = outcome.errors.into_iter().next() {
+            return Err(e.into());
+        }
+        store.apply_changes(T0, outcome.changes)?;
+        schedule(&mut store)?;
+
+        let mut net = Network::new();
+        let segment = net.add_segment("cluster-lan")?;
+        let router_ip = nth_host(config.node_subnet, 1)
+            .ok_or(ClusterError::NodeSubnetFull(config.node_subnet))?;
+        let router = net.add_netns("cloud-router")?;
+        net.sysctl(router, "net.ipv4.ip_forward", "1")
+            .expect("known sysctl");
+        let r_eth = net.add_nic(router, "eth0")?;
+        net.add_addr(
+            r_eth,
+            &format!("{router_ip}/{}", config.node_subnet.prefix_len()),
+        )?;
+        net.set_up(r_eth);
+        net.attach(r_eth, segment, config.link)?;
+
+        let mut cluster = Cluster {
+            config,
+            store,
+            net,
+            segment,
+            router,
+            nodes: BTreeMap::new(),
+            pods: BTreeMap::new(),
+        };
+        cluster.plumb_nodes(router_ip, r_eth)?;
+        cluster.run_pods()?;
+        cluster.settle_endpoints()?;
+        Ok(cluster)
+    }
+
+    fn plumb_nodes(&mut self, router_ip: Ipv4Addr, r_eth: DeviceId) -> Result<(), ClusterError> {
+        let nodes: Vec<Node> = self
+            .store
+            .creation_order(Kind::Node)
+            .into_iter()
+            .filter_map(|o| match o {
+                Object::Node(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        let subnet = self.config.node_subnet;
+        let mut next_host = 10u32;
+        let taken: Vec<Ipv4Addr> = nodes.iter().filter_map(internal_ip).collect();
+        for node in nodes {
+            let name = node.metadata.name.clone().unwrap_or_default();
+            let ip = match internal_ip(&node) {
+                Some(ip) if subnet.contains(&ip) => ip,
+                Some(addr) => {
+                    return Err(ClusterError::NodeAddress {
+                        node: name,
+                        addr,
+                        subnet,
+                    });
+                }
+                None => loop {
+                    let ip =
+                        nth_host(subnet, next_host).ok_or(ClusterError::NodeSubnetFull(subnet))?;
+                    next_host += 1;
+                    if !taken.contains(&ip) {
+                        break ip;
+                    }
+                },
+            };
+            let pod_cidr = node
+                .spec
+                .as_ref()
+                .and_then(|s| s.pod_cidr.as_deref())
+                .and_then(|c| c.parse::<Ipv4Net>().ok())
+                .ok_or_else(|| ClusterError::NoPodCidr {
+                    node: name.clone(),
+                    why: "IPAM did not assign one".into(),
+                })?;
+            let ns = self.net.add_netns(&name)?;
+            self.net
+                .sysctl(ns, "net.ipv4.ip_forward", "1")
+                .expect("known sysctl");
+            let eth0 = self.net.add_nic(ns, "eth0")?;
+            self.net.set_mtu(eth0, self.config.mtu)?;
+            self.net
+                .add_addr(eth0, &format!("{ip}/{}", subnet.prefix_len()))?;
+            self.net.set_up(eth0);
+            self.net.attach(eth0, self.segment, self.config.link)?;
+            self.net.add_route(
+                ns,
+                Route::unicast("0.0.0.0/0".parse().expect("literal"), Some(router_ip), eth0),
+            )?;
+            // The cloud route for this node's pods.
+            self.net
+                .add_route(self.router, Route::unicast(pod_cidr, Some(ip), r_eth))?;
+            self.set_node_status(&node, ip)?;
+            self.nodes.insert(
+                name,
+                NodeRuntime {
+                    netns: ns,
+                    eth0,
+                    ip,
+                    pod_cidr,
+                    cni: NodeState::new(ns),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Records the node's address and readiness, as the kubelet reports them.
+    fn set_node_status(&mut self, node: &Node, ip: Ipv4Addr) -> Result<(), ClusterError> {
+        let mut n = node.clone();
+        let status = n.status.get_or_insert_with(NodeStatus::default);
+        let addresses = status.addresses.get_or_insert_with(Vec::new);
+        if !addresses.iter().any(|a| a.type_ == "InternalIP") {
+            addresses.push(NodeAddress {
+                address: ip.to_string(),
+                type_: "InternalIP".into(),
+            });
+        }
+        self.store.update(T0, Object::Node(n))?;
+        Ok(())
+    }
+
+    fn run_pods(&mut self) -> Result<(), ClusterError> {
+        let pods: Vec<Pod> = self
+            .store
+            .creation_order(Kind::Pod)
+            .into_iter()
+            .filter_map(|o| match o {
+                Object::Pod(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
+        for pod in pods {
+            let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+            if matches!(phase, Some("Succeeded" | "Failed")) {
+                continue;
+            }
+            self.run_pod(pod)?;
+        }
+        Ok(())
+    }
+
+    fn run_pod(&mut self, mut pod: Pod) -> Result<(), ClusterError> {
+        let key = pod_key(&pod);
+        let node_name = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default();
+        let Some(node) = self.nodes.get_mut(&node_name) else {
+            return Err(ClusterError::UnknownNode {
+                pod: key,
+                node: node_name,
+            });
+        };
+        let sandbox = PodSandbox::create(&mut self.net, node.netns, &pod, 0).map_err(|source| {
+            ClusterError::Kubelet {
+                pod: key.clone(),
+                source,
+            }
+        })?;
+        let exported: Option<Ipv4Addr> = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.as_deref())
+            .and_then(|ip| ip.parse().ok());
+        let ip = if sandbox.host_network {
+            node.ip
+        } else {
+            let cni = |e: CniError| ClusterError::Cni {
+                pod: key.clone(),
+                source: Box::new(e),
+            };
+            let lo = parse_conf("/etc/cni/net.d/99-loopback.conf", kubenet::LOOPBACK_CONFIG)
+                .map_err(cni)?;
+            let text = kubenet::net_config(
+                &node.pod_cidr.to_string(),
+                self.config.mtu,
+                self.config.hairpin,
+            )
+            .map_err(cni)?;
+            let conf = parse_conf("/etc/cni/net.d/10-kubenet.conf", &text).map_err(cni)?;
+            let mut rt = RuntimeConf::new(&sandbox.id, sandbox.netns, &sandbox.netns_path, "eth0");
+            add_network_list(
+                &mut self.net,
+                &mut node.cni,
+                &lo,
+                &RuntimeConf::new(&sandbox.id, sandbox.netns, &sandbox.netns_path, "lo"),
+            )
+            .map_err(cni)?;
+            if let Some(want) = exported {
+                if !node.pod_cidr.contains(&want) {
+                    return Err(ClusterError::PodIp {
+                        pod: key,
+                        exported: want.to_string(),
+                        why: format!("outside node {node_name}'s podCIDR {}", node.pod_cidr),
+                    });
+                }
+                rt.ips = vec![IpAddr::V4(want)];
+            }
+            let out = add_network_list(&mut self.net, &mut node.cni, &conf, &rt).map_err(|e| {
+                match exported {
+                    Some(want) => ClusterError::PodIp {
+                        pod: key.clone(),
+                        exported: want.to_string(),
+                        why: e.to_string(),
+                    },
+                    None => cni(e),
+                }
+            })?;
+            out.result
+                .container_ipv4("eth0")
+                .map(|n| n.addr())
+                .ok_or_else(|| ClusterError::Cni {
+                    pod: key.clone(),
+                    source: Box::new(CniError::Unsupported(
+                        "kubenet returned no IPv4 address".into(),
+                    )),
+                })?
+        };
+        let host_ip = node.ip;
+        let now = self.store.time_at(T0);
+        let status = pod.status.get_or_insert_with(PodStatus::default);
+        status.phase = Some("Running".into());
+        status.pod_ip = Some(ip.to_string());
+        status.pod_ips = Some(vec![PodIP { ip: ip.to_string() }]);
+        status.host_ip = Some(host_ip.to_string());
+        if status.start_time.is_none() {
+            status.start_time = Some(now.clone());
+        }
+        let containers = pod
+            .spec
+            .as_ref()
+            .map(|s| s.containers.clone())
+            .unwrap_or_default();
+        let statuses = status.container_statuses.get_or_insert_with(Vec::new);
+        for c in &containers {
+            if !statuses.iter().any(|s| s.name == c.name) {
+                statuses.push(ContainerStatus {
+                    name: c.name.clone(),
+                    image: c.image.clone().unwrap_or_default(),
+                    image_id: String::new(),
+                    ready: true,
+                    restart_count: 0,
+                    started: Some(true),
+                    ..Default::default()
+                });
+            }
+        }
+        refresh_readiness_conditions(&mut pod, &now);
+        self.store.update(T0, Object::Pod(pod))?;
+        self.pods.insert(
+            key,
+            PodRuntime {
+                node: node_name,
+                sandbox,
+                ip,
+            },
+        );
+        Ok(())
+    }
+
+    /// Runs the Endpoints and EndpointSlice controllers until they change nothing.
+    pub fn settle_endpoints(&mut self) -> Result<(), ClusterError> {
+        let slices = EndpointSliceController::default();
+        for _ in 0..8 {
+            let mut changes = endpoints::reconcile(&self.store);
+            changes.extend(slices.reconcile(&self.store));
+            if changes.is_empty() {
+                break;
+            }
+            self.store.apply_changes(T0, changes)?;
+        }
+        Ok(())
+    }
+
+    /// The pod's namespace in the network (`namespace/name`).
+    pub fn pod_netns(&self, key: &str) -> Option<NetNsId> {
+        self.pods.get(key).map(|p| p.sandbox.netns)
+    }
+}
+
+/// The `n`-th address of `net` (0 is the network address itself).
+fn nth_host(net: Ipv4Net, n: u32) -> Option<Ipv4Addr> {
+    let base = u32::from(net.network());
+    let ip = Ipv4Addr::from(base.checked_add(n)?);
+    (net.contains(&ip) && ip != net.broadcast()).then_some(ip)
+}
+
+fn internal_ip(n: &Node) -> Option<Ipv4Addr> {
+    n.status
+        .as_ref()?
+        .addresses
+        .as_ref()?
+        .iter()
+        .find(|a| a.type_ == "InternalIP")?
+        .address
+        .parse()
+        .ok()
+}
+
+fn create_missing_namespaces(store: &mut Store, objects: &[&Object]) -> Result<(), ClusterError> {
+    let declared: Vec<String> = objects
+        .iter()
+        .filter(|o| o.kind() == Kind::Namespace)
+        .map(|o| o.name().to_string())
+        .collect();
+    let mut wanted: Vec<String> = objects
+        .iter()
+        .filter(|o| o.kind().namespaced())
+        .map(|o| o.namespace().to_string())
+        .filter(|ns| !ns.is_empty() && !declared.contains(ns))
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    for ns in wanted {
+        if store
+            .get(&ObjectKey::new(Kind::Namespace, "", &ns))
+            .is_none()
+        {
+            let n = Namespace {
+                metadata: ObjectMeta {
+                    name: Some(ns),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            store.create(T0, Object::Namespace(n))?;
+        }
+    }
+    Ok(())
+}
+
+/// Deployments → ReplicaSets → pods, for those not already in the store.
+fn run_workloads(store: &mut Store) -> Result<(), ClusterError> {
+    let deployments: Vec<_> = store
+        .creation_order(Kind::Deployment)
+        .into_iter()
+        .filter_map(|o| match o {
+            Object::Deployment(d) => workloads::replica_set_for(d),
+            _ => None,
+        })
+        .collect();
+    for rs in deployments {
+        let key = ObjectKey::new(
+            Kind::ReplicaSet,
+            rs.metadata.namespace.clone().unwrap_or_default(),
+            rs.metadata.name.clone().unwrap_or_default(),
+        );
+        if store.get(&key).is_none() {
+            store.create(T0, Object::ReplicaSet(rs))?;
+        }
+    }
+    let sets: Vec<_> = store
+        .creation_order(Kind::ReplicaSet)
+        .into_iter()
+        .filter_map(|o| match o {
+            Object::ReplicaSet(rs) => Some(rs.clone()),
+            _ => None,
+        })
+        .collect();
+    for rs in sets {
+        let uid = rs.metadata.uid.clone();
+        for mut pod in workloads::pods_for(&rs) {
+            // The owner reference carries the stored ReplicaSet's uid.
+            if let Some(o) = pod
+                .metadata
+                .owner_references
+                .as_mut()
+                .and_then(|v| v.first_mut())
+            {
+                o.uid = uid.clone().unwrap_or_default();
+            }
+            let key = ObjectKey::new(
+                Kind::Pod,
+                pod.metadata.namespace.clone().unwrap_or_default(),
+                pod.metadata.name.clone().unwrap_or_default(),
+            );
+            if store.get(&key).is_none() {
+                store.create(T0, Object::Pod(pod))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The scheduler: unbound pods to the node with the fewest pods, ties in node order.
+fn schedule(store: &mut Store) -> Result<(), ClusterError> {
+    let nodes: Vec<String> = store
+        .creation_order(Kind::Node)
+        .into_iter()
+        .map(|o| o.name().to_string())
+        .collect();
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    let mut load: BTreeMap<String, usize> = nodes.iter().map(|n| (n.clone(), 0)).collect();
+    let pods: Vec<Pod> = store
+        .creation_order(Kind::Pod)
+        .into_iter()
+        .filter_map(|o| match o {
+            Object::Pod(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect();
+    for p in &pods {
+        if let Some(n) = p.spec.as_ref().and_then(|s| s.node_name.as_ref())
+            && let Some(c) = load.get_mut(n)
+        {
+            *c += 1;
+        }
+    }
+    for mut p in pods {
+        let bound = p.spec.as_ref().is_some_and(|s| s.node_name.is_some());
+        if bound {
+            continue;
+        }
+        let target = nodes
+            .iter()
+            .min_by_key(|n| load[*n])
+            .expect("nodes is not empty")
+            .clone();
+        *load.get_mut(&target).expect("known node") += 1;
+        p.spec.get_or_insert_with(Default::default).node_name = Some(target);
+        store.update(T0, Object::Pod(p))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! A kubenet cluster built from manifests, end to end: three nodes (created by default),
+//! a Deployment's pods spread over them with addresses from each node's podCIDR, pod to pod
+//! across nodes through the cloud router's routes without NAT, containers of one pod
+//! talking over localhost, and a pod whose readiness gate is unset kept out of the ready
+//! Endpoints.
+
+use std::path::Path;
+
+use k8s_openapi::api::core::v1::Endpoints;
+use sim_core::{SimDuration, SimTime};
+use sim_k8s::cluster::{Cluster, ClusterConfig};
+use sim_k8s::manifest::{LoadOptions, load_path};
+use sim_net::socket::http::Response;
+use sim_net::socket::{ClientSpec, Outcome, Request, ServerSpec, Service};
+use sim_net::{NetSim, SocketProto};
+
+fn cluster() -> Cluster {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kubenet/web.yaml");
+    let m = load_path(&path, &LoadOptions::default()).unwrap();
+    Cluster::build(m.objects(), ClusterConfig::default()).unwrap()
+}
+
+#[test]
+fn deployment_pods_are_spread_and_addressed_from_their_nodes_cidrs() {
+    let c = cluster();
+    assert_eq!(c.nodes.len(), 3);
+    let web: Vec<_> = c
+        .pods
+        .iter()
+        .filter(|(k, _)| k.starts_with("shop/web-"))
+        .collect();
+    assert_eq!(web.len(), 3);
+    let mut nodes: Vec<&str> = web.iter().map(|(_, p)| p.node.as_str()).collect();
+    nodes.sort();
+    nodes.dedup();
+    assert_eq!(nodes.len(), 3, "one per node");
+    for (_, p) in &web {
+        let node = &c.nodes[&p.node];
+        assert!(
+            node.pod_cidr.contains(&p.ip),
+            "{} in {}",
+            p.ip,
+            node.pod_cidr
+        );
+        // kubenet: .1 is cbr0 (the gateway), host-local hands out from .2 in order (the
+        // gated pod, created first, took .2 on its node).
+        assert!((2..=3).contains(&p.ip.octets()[3]), "{}", p.ip);
+    }
+    let cidrs: Vec<String> = c.nodes.values().map(|n| n.pod_cidr.to_string()).collect();
+    assert_eq!(cidrs, ["10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24"]);
+}
+
+#[test]
+fn pods_reach_each_other_across_nodes_without_nat_and_localhost_within_a_pod() {
+    let c = cluster();
+    let web: Vec<(String, std::net::Ipv4Addr, sim_net::NetNsId)> = c
+        .pods
+        .iter()
+        .filter(|(k, _)| k.starts_with("shop/web-"))
+        .map(|(k, p)| (k.clone(), p.ip, p.sandbox.netns))
+        .collect();
+    let mut sim = NetSim::new(c.net, 7);
+    for (k, _, ns) in &web {
+        let hostname = k.split('/').nth(1).unwrap().to_string();
+        sim.serve(
+            *ns,
+            ServerSpec {
+                proto: SocketProto::Tcp,
+                port: 8080,
+                service: Service::NetExec { hostname },
+            },
+        )
+        .unwrap();
+    }
+    let get = |ip: std::net::Ipv4Addr, path: &str| ClientSpec {
+        proto: SocketProto::Tcp,
+        dst: format!("{ip}:8080").parse().unwrap(),
+        request: Request::HttpGet { path: path.into() },
+        timeout: SimDuration::from_secs(5),
+    };
+    let (a, b) = (&web[0], &web[1]);
+    let events = vec![
+        sim.request(SimTime::ZERO, a.2, get(b.1, "/clientip")),
+        sim.request(SimTime::from_nanos(10_000_000), a.2, get(b.1, "/hostname")),
+        // The sidecar container shares the pod's namespace: localhost reaches agnhost.
+        sim.request(
+            SimTime::from_nanos(20_000_000),
+            a.2,
+            get("127.0.0.1".parse().unwrap(), "/hostname"),
+        ),
+    ];
+    let mut e = sim.into_engine(7, events).with_budget(1_000_000);
+    e.run_to_quiescence().unwrap();
+    let (world, _) = e.into_parts();
+    let mut results: Vec<_> = world.results().into_iter().cloned().collect();
+    results.sort_by_key(|r| r.id);
+    let body = |i: usize| match &results[i].outcome {
+        Outcome::Http(Response { status: 200, body }) => body.clone(),
+        o => panic!("request {i}: {o}"),
+    };
+    assert_eq!(body(0), results[0].local.to_string(), "no NAT between pods");
+    assert_eq!(results[0].local.ip(), &a.1);
+    assert_eq!(body(1), b.0.split('/').nth(1).unwrap());
+    assert_eq!(body(2), a.0.split('/').nth(1).unwrap());
+    // The path went through the cloud router.
+    assert!(
+        world
+            .hops
+            .iter()
+            .any(|h| h.netns == "cloud-router" && h.point.as_str() == "forward")
+    );
+}
+
+#[test]
+fn a_pod_with_an_unset_readiness_gate_is_not_a_ready_endpoint() {
+    let c = cluster();
+    let ep: &Endpoints = c
+        .store
+        .get_as("shop", "web")
+        .expect("endpoints for the service");
+    let subsets = ep.subsets.as_ref().unwrap();
+    let ready: Vec<String> = subsets
+        .iter()
+        .flat_map(|s| s.addresses.iter().flatten())
+        .map(|a| a.ip.clone())
+        .collect();
+    let not_ready: Vec<String> = subsets
+        .iter()
+        .flat_map(|s| s.not_ready_addresses.iter().flatten())
+        .map(|a| a.ip.clone())
+        .collect();
+    assert_eq!(ready.len(), 3, "{subsets:?}");
+    let gated_ip = c.pods["shop/gated"].ip.to_string();
+    assert_eq!(not_ready, vec![gated_ip.clone()]);
+    assert!(!ready.contains(&gated_ip));
+    // The named targetPort resolved to each pod's containerPort.
+    assert!(
+        subsets
+            .iter()
+            .all(|s| s.ports.as_ref().unwrap()[0].port == 8080)
+    );
+}
