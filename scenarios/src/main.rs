@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok, 1 an expectation failed, 2 invalid input (clap's usage errors included).
 
 mod arq_demo;
+mod cluster_cmd;
 mod trace_cmd;
 
 use std::fs::File;
@@ -23,6 +24,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Build the cluster the manifests describe and list objects as `kubectl get` would.
+    Get(cluster_cmd::GetArgs),
+    /// Print a pod's /etc/hosts or /etc/resolv.conf exactly as the kubelet writes it.
+    Files(cluster_cmd::FilesArgs),
     /// Trace a new connection through a node's iptables rules (an iptables-save dump),
     /// rule by rule, exploring every random branch.
     Trace(trace_cmd::TraceArgs),
@@ -50,6 +55,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Trace(args) => trace_cmd::run(args),
+        Command::Get(args) => cluster_cmd::get(args),
+        Command::Files(args) => cluster_cmd::files(args),
         Command::Demo {
             seed,
             frames,
