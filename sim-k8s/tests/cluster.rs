@@ -140,3 +140,123 @@ fn a_pod_with_an_unset_readiness_gate_is_not_a_ready_endpoint() {
             .all(|s| s.ports.as_ref().unwrap()[0].port == 8080)
     );
 }
+
+fn build(yaml: &str) -> Result<Cluster, sim_k8s::cluster::ClusterError> {
+    let m = sim_k8s::manifest::load_str("t.yaml", yaml, &LoadOptions::default()).unwrap();
+    Cluster::build(m.objects(), ClusterConfig::default())
+}
+
+#[test]
+fn services_get_cluster_ips_and_node_ports_and_conflicts_are_refused() {
+    let c = build(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 80}]}\n---\n\
+         apiVersion: v1\nkind: Service\nmetadata: {name: dns, namespace: kube-system}\nspec: {clusterIP: 10.96.0.10, ports: [{port: 53, protocol: UDP}]}\n---\n\
+         apiVersion: v1\nkind: Service\nmetadata: {name: np}\nspec: {type: NodePort, ports: [{port: 80}]}\n---\n\
+         apiVersion: v1\nkind: Service\nmetadata: {name: headless}\nspec: {clusterIP: None, ports: [{port: 80}]}\n",
+    )
+    .unwrap();
+    let svc = |ns: &str, n: &str| {
+        c.store
+            .get_as::<k8s_openapi::api::core::v1::Service>(ns, n)
+            .unwrap()
+            .spec
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(svc("default", "a").cluster_ip.as_deref(), Some("10.96.0.1"));
+    assert_eq!(
+        svc("kube-system", "dns").cluster_ip.as_deref(),
+        Some("10.96.0.10")
+    );
+    assert_eq!(
+        svc("default", "np").cluster_ip.as_deref(),
+        Some("10.96.0.2")
+    );
+    assert_eq!(
+        svc("default", "np").ports.unwrap()[0].node_port,
+        Some(30000)
+    );
+    assert_eq!(
+        svc("default", "headless").cluster_ip.as_deref(),
+        Some("None")
+    );
+
+    let err = build(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: 10.96.0.7, ports: [{port: 80}]}\n---\n\
+         apiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec: {clusterIP: 10.96.0.7, ports: [{port: 80}]}\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("default/b") && err.contains("already allocated"),
+        "{err}"
+    );
+    let err = build(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: 192.168.1.1, ports: [{port: 80}]}\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("not in the service range 10.96.0.0/12"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_exported_pod_ip_outside_its_nodes_cidr_is_refused() {
+    let err = build(
+        "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {podCIDR: 10.244.7.0/24}\n---\n\
+         apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {nodeName: n1, containers: [{name: c, image: x}]}\nstatus: {podIP: 10.244.8.5}\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("default/p") && err.contains("10.244.8.5") && err.contains("10.244.7.0/24"),
+        "{err}"
+    );
+    // Consistent exports are kept.
+    let c = build(
+        "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {podCIDR: 10.244.7.0/24}\n---\n\
+         apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {nodeName: n1, containers: [{name: c, image: x}]}\nstatus: {podIP: 10.244.7.77}\n",
+    )
+    .unwrap();
+    assert_eq!(c.pods["default/p"].ip.to_string(), "10.244.7.77");
+}
+
+#[test]
+fn pod_traffic_leaving_the_cluster_cidr_is_masqueraded_by_kubenet() {
+    let c = cluster();
+    let node2 = c.nodes["node-2"].clone();
+    let (key, pod) = c.pods.iter().find(|(_, p)| p.node == "node-1").unwrap();
+    let (pod_ns, _) = (pod.sandbox.netns, key.clone());
+    let mut sim = NetSim::new(c.net, 3);
+    sim.serve(
+        node2.netns,
+        ServerSpec {
+            proto: SocketProto::Tcp,
+            port: 10250,
+            service: Service::NetExec {
+                hostname: "node-2".into(),
+            },
+        },
+    )
+    .unwrap();
+    let spec = ClientSpec {
+        proto: SocketProto::Tcp,
+        dst: format!("{}:10250", node2.ip).parse().unwrap(),
+        request: Request::HttpGet {
+            path: "/clientip".into(),
+        },
+        timeout: SimDuration::from_secs(5),
+    };
+    let events = vec![sim.request(SimTime::ZERO, pod_ns, spec)];
+    let mut e = sim.into_engine(3, events).with_budget(1_000_000);
+    e.run_to_quiescence().unwrap();
+    let (world, _) = e.into_parts();
+    let r = world.results()[0].clone();
+    let Outcome::Http(Response { body, .. }) = &r.outcome else {
+        panic!("{}", r.outcome)
+    };
+    // node-1 is 172.18.0.10: the node, not the pod, reaches node-2's kubelet port.
+    assert!(body.starts_with("172.18.0.10:"), "{body}");
+}

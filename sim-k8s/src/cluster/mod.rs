@@ -19,7 +19,8 @@
 //!    from `node_subnet` in node order.
 //! 6. The kubelet on each node: a sandbox namespace per pod, then kubenet's CNI config
 //!    (loopback + bridge `cbr0` + host-local on the node's `podCIDR`); an exported
-//!    `status.podIP` is requested from host-local and must be granted. The pod's status
+//!    `status.podIP` is requested from host-local (the CNI `ips` capability) and must be
+//!    granted. The pod's status
 //!    becomes Running with its IPs, container statuses ready (probes are scripted later by
 //!    scenarios) and the Ready condition computed with its readiness gates.
 //! 7. The Endpoints and EndpointSlice controllers run until nothing changes.
@@ -72,6 +73,11 @@ pub struct ClusterConfig {
     pub hairpin: HairpinMode,
     /// Every node's link to the segment.
     pub link: LinkProps,
+    /// kubenet's `--non-masquerade-cidr` (default 10.0.0.0/8): pod traffic to anywhere else
+    /// is masqueraded to the node's address.
+    pub non_masquerade_cidr: Ipv4Net,
+    /// `--service-node-port-range` (default 30000-32767).
+    pub node_port_range: (u16, u16),
 }
 
 impl Default for ClusterConfig {
@@ -85,6 +91,8 @@ impl Default for ClusterConfig {
             mtu: 1500,
             hairpin: HairpinMode::HairpinVeth,
             link: LinkProps::default(),
+            non_masquerade_cidr: "10.0.0.0/8".parse().expect("literal"),
+            node_port_range: (30000, 32767),
         }
     }
 }
@@ -120,6 +128,10 @@ pub enum ClusterError {
     NodeSubnetFull(Ipv4Net),
     #[error(transparent)]
     Topology(#[from] TopologyError),
+    #[error("service {service}: {why}")]
+    ServiceAddress { service: String, why: String },
+    #[error("node {node}: kubenet's masquerade rule: {why}")]
+    Masquerade { node: String, why: String },
 }
 
 /// A node as the network sees it.
@@ -192,6 +204,7 @@ impl Cluster {
             }
         }
         run_workloads(&mut store)?;
+        allocate_service_addresses(&mut store, &config)?;
         let ipam_config = NodeIpamConfig {
             service_cidrs: vec![IpNet::V4(config.service_cidr)],
             node_mask_ipv4: config.node_mask,
@@ -295,6 +308,25 @@ impl Cluster {
             self.net
                 .add_route(self.router, Route::unicast(pod_cidr, Some(ip), r_eth))?;
             self.set_node_status(&node, ip)?;
+            // kubenet's `ensureMasqRule`.
+            let rule = format!(
+                "*nat\n-A POSTROUTING ! -d {} -m comment --comment \"kubenet: SNAT for outbound traffic from cluster\" -m addrtype ! --dst-type LOCAL -j MASQUERADE\nCOMMIT\n",
+                self.config.non_masquerade_cidr
+            );
+            self.net
+                .netns_mut(ns)
+                .netfilter
+                .restore(
+                    &rule,
+                    sim_net::netfilter::RestoreOptions {
+                        noflush: true,
+                        counters: false,
+                    },
+                )
+                .map_err(|e| ClusterError::Masquerade {
+                    node: name.clone(),
+                    why: e.to_string(),
+                })?;
             self.nodes.insert(
                 name,
                 NodeRuntime {
@@ -383,7 +415,14 @@ impl Cluster {
                 self.config.hairpin,
             )
             .map_err(cni)?;
-            let conf = parse_conf("/etc/cni/net.d/10-kubenet.conf", &text).map_err(cni)?;
+            let mut conf = parse_conf("/etc/cni/net.d/10-kubenet.conf", &text).map_err(cni)?;
+            if exported.is_some() {
+                // An exported pod keeps its address: asked for through the `ips` capability,
+                // as a runtime restoring a sandbox would.
+                for p in &mut conf.plugins {
+                    p.capabilities.insert("ips".into(), true);
+                }
+            }
             let mut rt = RuntimeConf::new(&sandbox.id, sandbox.netns, &sandbox.netns_path, "eth0");
             add_network_list(
                 &mut self.net,
@@ -583,6 +622,115 @@ fn run_workloads(store: &mut Store) -> Result<(), ClusterError> {
             if store.get(&key).is_none() {
                 store.create(T0, Object::Pod(pod))?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// The service IP and node port allocators (`pkg/registry/core/service/ipallocator`,
+/// `portallocator`): Services without a `clusterIP` get the lowest free address of the
+/// service range from offset 1 (upstream picks at random; the `kubernetes` Service's .1 and
+/// kubeadm's DNS .10 are the usual exported ones), NodePort and LoadBalancer ports without a
+/// `nodePort` the lowest free port of the range. Exported values are kept, and must be in
+/// range and unique.
+fn allocate_service_addresses(
+    store: &mut Store,
+    config: &ClusterConfig,
+) -> Result<(), ClusterError> {
+    use k8s_openapi::api::core::v1::Service;
+    let services: Vec<Service> = store
+        .creation_order(Kind::Service)
+        .into_iter()
+        .filter_map(|o| match o {
+            Object::Service(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    let name_of = |s: &Service| {
+        format!(
+            "{}/{}",
+            s.metadata.namespace.as_deref().unwrap_or("default"),
+            s.metadata.name.as_deref().unwrap_or_default()
+        )
+    };
+    let mut ips = std::collections::BTreeSet::new();
+    let mut ports = std::collections::BTreeSet::new();
+    for s in &services {
+        let spec = s.spec.clone().unwrap_or_default();
+        if let Some(ip) = spec
+            .cluster_ip
+            .as_deref()
+            .filter(|ip| *ip != "None" && !ip.is_empty())
+        {
+            let parsed: Ipv4Addr = ip.parse().map_err(|_| ClusterError::ServiceAddress {
+                service: name_of(s),
+                why: format!("clusterIP {ip:?} is not an IPv4 address"),
+            })?;
+            if !config.service_cidr.contains(&parsed) {
+                return Err(ClusterError::ServiceAddress {
+                    service: name_of(s),
+                    why: format!(
+                        "clusterIP {ip} is not in the service range {}",
+                        config.service_cidr
+                    ),
+                });
+            }
+            if !ips.insert(parsed) {
+                return Err(ClusterError::ServiceAddress {
+                    service: name_of(s),
+                    why: format!("clusterIP {ip} is already allocated"),
+                });
+            }
+        }
+        for p in spec.ports.iter().flatten() {
+            if let Some(np) = p.node_port {
+                let (lo, hi) = config.node_port_range;
+                if !(i32::from(lo)..=i32::from(hi)).contains(&np) || !ports.insert(np) {
+                    return Err(ClusterError::ServiceAddress {
+                        service: name_of(s),
+                        why: format!("nodePort {np} is outside {lo}-{hi} or already allocated"),
+                    });
+                }
+            }
+        }
+    }
+    for mut s in services {
+        let service = name_of(&s);
+        let spec = s.spec.get_or_insert_with(Default::default);
+        let kind = spec.type_.clone().unwrap_or_else(|| "ClusterIP".into());
+        let mut changed = false;
+        if kind != "ExternalName" && spec.cluster_ip.as_deref().is_none_or(str::is_empty) {
+            let ip = (1..)
+                .map_while(|n| nth_host(config.service_cidr, n))
+                .find(|ip| !ips.contains(ip))
+                .ok_or_else(|| ClusterError::ServiceAddress {
+                    service: service.clone(),
+                    why: format!("the service range {} is full", config.service_cidr),
+                })?;
+            ips.insert(ip);
+            spec.cluster_ip = Some(ip.to_string());
+            spec.cluster_ips = Some(vec![ip.to_string()]);
+            changed = true;
+        }
+        if kind == "NodePort" || kind == "LoadBalancer" {
+            for p in spec.ports.iter_mut().flatten() {
+                if p.node_port.is_none() {
+                    let (lo, hi) = config.node_port_range;
+                    let np = (i32::from(lo)..=i32::from(hi)).find(|n| !ports.contains(n));
+                    let Some(np) = np else {
+                        return Err(ClusterError::ServiceAddress {
+                            service: service.clone(),
+                            why: "the node port range is full".into(),
+                        });
+                    };
+                    ports.insert(np);
+                    p.node_port = Some(np);
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            store.update(T0, Object::Service(s))?;
         }
     }
     Ok(())
