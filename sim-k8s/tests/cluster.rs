@@ -260,3 +260,58 @@ fn pod_traffic_leaving_the_cluster_cidr_is_masqueraded_by_kubenet() {
     // node-1 is 172.18.0.10: the node, not the pod, reaches node-2's kubelet port.
     assert!(body.starts_with("172.18.0.10:"), "{body}");
 }
+
+/// With the reference CNI plugins, a hostPort is published by portmap's DNAT chains on the
+/// pod's node, and the bridge's ipMasq chains masquerade pod traffic leaving the pod subnet.
+#[test]
+fn bridge_plugin_publishes_host_ports_through_portmap() {
+    let m = sim_k8s::manifest::load_str(
+        "hp.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: hp}\nspec:\n  nodeName: node-2\n  containers:\n  - name: c\n    image: agnhost\n    ports: [{containerPort: 8080, hostPort: 9090}]\n",
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let config = ClusterConfig {
+        plugin: sim_k8s::cluster::NetworkPlugin::Bridge,
+        ..ClusterConfig::default()
+    };
+    let c = Cluster::build(m.objects(), config).unwrap();
+    let pod = c.pods["default/hp"].clone();
+    let (node1, node2) = (c.nodes["node-1"].clone(), c.nodes["node-2"].clone());
+    let save = c.net.netns(node2.netns).netfilter.ruleset.save();
+    assert!(save.contains(":CNI-HOSTPORT-DNAT - [0:0]"), "{save}");
+    assert!(
+        save.contains(&format!("-j DNAT --to-destination {}:8080", pod.ip)),
+        "{save}"
+    );
+    let mut sim = NetSim::new(c.net, 5);
+    sim.serve(
+        pod.sandbox.netns,
+        ServerSpec {
+            proto: SocketProto::Tcp,
+            port: 8080,
+            service: Service::NetExec {
+                hostname: "hp".into(),
+            },
+        },
+    )
+    .unwrap();
+    let spec = ClientSpec {
+        proto: SocketProto::Tcp,
+        dst: format!("{}:9090", node2.ip).parse().unwrap(),
+        request: Request::HttpGet {
+            path: "/clientip".into(),
+        },
+        timeout: SimDuration::from_secs(5),
+    };
+    let events = vec![sim.request(SimTime::ZERO, node1.netns, spec)];
+    let mut e = sim.into_engine(5, events).with_budget(1_000_000);
+    e.run_to_quiescence().unwrap();
+    let (world, _) = e.into_parts();
+    let r = world.results()[0].clone();
+    let Outcome::Http(Response { body, .. }) = &r.outcome else {
+        panic!("{}", r.outcome)
+    };
+    // From another node the source is kept (portmap's snat only covers hairpin/localhost).
+    assert_eq!(body, &format!("{}:{}", node1.ip, r.local.port()));
+}

@@ -25,8 +25,10 @@
 //!    scenarios) and the Ready condition computed with its readiness gates.
 //! 7. The Endpoints and EndpointSlice controllers run until nothing changes.
 //!
-//! Not yet: kube-proxy (its own issue), StatefulSet and DaemonSet pods, kubenet's masquerade
-//! rule for off-cluster traffic, hostPort (portmap is available in [`crate::cni`]).
+//! The network plugin is kubenet (default) or the reference CNI plugins ([`NetworkPlugin`]):
+//! with the latter, `hostPort`s are published by `portmap` and the bridge's `ipMasq` chains
+//! are loaded into the node's netfilter. Not yet: kube-proxy (its own issue), StatefulSet and
+//! DaemonSet pods, kubenet's own hostport manager (kubenet pods' hostPorts are not published).
 
 pub mod workloads;
 
@@ -54,6 +56,48 @@ use crate::kubelet::{KubeletError, PodSandbox};
 use crate::object::{Kind, Object, ObjectKey};
 use crate::store::{Store, StoreError};
 
+/// The node network plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkPlugin {
+    /// kubenet: `cbr0` + host-local from its generated config, kubelet's masquerade rule.
+    Kubenet,
+    /// A CNI conflist with the reference plugins: `bridge` (`cni0`, isGateway, ipMasq,
+    /// hairpinMode) with host-local on the node's podCIDR, then `portmap` (hostPort, with
+    /// `snat`).
+    Bridge,
+}
+
+/// The conflist of [`NetworkPlugin::Bridge`] for a node's pod CIDR.
+pub fn bridge_conflist(pod_cidr: &str, mtu: u32) -> String {
+    format!(
+        r#"{{
+  "cniVersion": "1.0.0",
+  "name": "k8s-pod-network",
+  "plugins": [
+    {{
+      "type": "bridge",
+      "bridge": "cni0",
+      "isGateway": true,
+      "ipMasq": true,
+      "hairpinMode": true,
+      "mtu": {mtu},
+      "ipam": {{
+        "type": "host-local",
+        "ranges": [[{{ "subnet": "{pod_cidr}" }}]],
+        "routes": [{{ "dst": "0.0.0.0/0" }}]
+      }}
+    }},
+    {{
+      "type": "portmap",
+      "capabilities": {{ "portMappings": true }},
+      "snat": true
+    }}
+  ]
+}}
+"#
+    )
+}
+
 /// How the cluster is laid out where the manifests do not say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
@@ -78,6 +122,8 @@ pub struct ClusterConfig {
     pub non_masquerade_cidr: Ipv4Net,
     /// `--service-node-port-range` (default 30000-32767).
     pub node_port_range: (u16, u16),
+    /// Which network plugin the kubelets run (default kubenet).
+    pub plugin: NetworkPlugin,
 }
 
 impl Default for ClusterConfig {
@@ -93,6 +139,7 @@ impl Default for ClusterConfig {
             link: LinkProps::default(),
             non_masquerade_cidr: "10.0.0.0/8".parse().expect("literal"),
             node_port_range: (30000, 32767),
+            plugin: NetworkPlugin::Kubenet,
         }
     }
 }
@@ -167,6 +214,12 @@ pub struct Cluster {
 }
 
 const T0: SimTime = SimTime::ZERO;
+
+/// How the plugins' and kubelet's rule changes are loaded (`iptables-restore --noflush`).
+const NOFLUSH: sim_net::netfilter::RestoreOptions = sim_net::netfilter::RestoreOptions {
+    noflush: true,
+    counters: false,
+};
 
 fn pod_key(p: &Pod) -> String {
     format!(
@@ -308,25 +361,21 @@ impl Cluster {
             self.net
                 .add_route(self.router, Route::unicast(pod_cidr, Some(ip), r_eth))?;
             self.set_node_status(&node, ip)?;
-            // kubenet's `ensureMasqRule`.
-            let rule = format!(
-                "*nat\n-A POSTROUTING ! -d {} -m comment --comment \"kubenet: SNAT for outbound traffic from cluster\" -m addrtype ! --dst-type LOCAL -j MASQUERADE\nCOMMIT\n",
-                self.config.non_masquerade_cidr
-            );
-            self.net
-                .netns_mut(ns)
-                .netfilter
-                .restore(
-                    &rule,
-                    sim_net::netfilter::RestoreOptions {
-                        noflush: true,
-                        counters: false,
-                    },
-                )
-                .map_err(|e| ClusterError::Masquerade {
-                    node: name.clone(),
-                    why: e.to_string(),
-                })?;
+            // kubenet's `ensureMasqRule` (the bridge plugin's ipMasq writes its own, per pod).
+            if self.config.plugin == NetworkPlugin::Kubenet {
+                let rule = format!(
+                    "*nat\n-A POSTROUTING ! -d {} -m comment --comment \"kubenet: SNAT for outbound traffic from cluster\" -m addrtype ! --dst-type LOCAL -j MASQUERADE\nCOMMIT\n",
+                    self.config.non_masquerade_cidr
+                );
+                self.net
+                    .netns_mut(ns)
+                    .netfilter
+                    .restore(&rule, NOFLUSH)
+                    .map_err(|e| ClusterError::Masquerade {
+                        node: name.clone(),
+                        why: e.to_string(),
+                    })?;
+            }
             self.nodes.insert(
                 name,
                 NodeRuntime {
@@ -409,13 +458,19 @@ impl Cluster {
             };
             let lo = parse_conf("/etc/cni/net.d/99-loopback.conf", kubenet::LOOPBACK_CONFIG)
                 .map_err(cni)?;
-            let text = kubenet::net_config(
-                &node.pod_cidr.to_string(),
-                self.config.mtu,
-                self.config.hairpin,
-            )
-            .map_err(cni)?;
-            let mut conf = parse_conf("/etc/cni/net.d/10-kubenet.conf", &text).map_err(cni)?;
+            let cidr = node.pod_cidr.to_string();
+            let mut conf = match self.config.plugin {
+                NetworkPlugin::Kubenet => {
+                    let text = kubenet::net_config(&cidr, self.config.mtu, self.config.hairpin)
+                        .map_err(cni)?;
+                    parse_conf("/etc/cni/net.d/10-kubenet.conf", &text).map_err(cni)?
+                }
+                NetworkPlugin::Bridge => crate::cni::parse_conflist(
+                    "/etc/cni/net.d/10-bridge.conflist",
+                    &bridge_conflist(&cidr, self.config.mtu),
+                )
+                .map_err(cni)?,
+            };
             if exported.is_some() {
                 // An exported pod keeps its address: asked for through the `ips` capability,
                 // as a runtime restoring a sandbox would.
@@ -424,6 +479,9 @@ impl Cluster {
                 }
             }
             let mut rt = RuntimeConf::new(&sandbox.id, sandbox.netns, &sandbox.netns_path, "eth0");
+            if let Some(spec) = pod.spec.as_ref() {
+                rt.port_mappings = crate::cni::portmap::port_mappings_for_pod(spec).map_err(cni)?;
+            }
             add_network_list(
                 &mut self.net,
                 &mut node.cni,
@@ -451,6 +509,19 @@ impl Cluster {
                     None => cni(e),
                 }
             })?;
+            // The plugins' rules (ipMasq, portmap) go into the node's netfilter.
+            if !out.iptables_restore.is_empty() {
+                self.net
+                    .netns_mut(node.netns)
+                    .netfilter
+                    .restore(&out.iptables_restore, NOFLUSH)
+                    .map_err(|e| ClusterError::Cni {
+                        pod: key.clone(),
+                        source: Box::new(CniError::Unsupported(format!(
+                            "loading the plugins' rules: {e}"
+                        ))),
+                    })?;
+            }
             out.result
                 .container_ipv4("eth0")
                 .map(|n| n.addr())
