@@ -18,4 +18,19 @@ if cmp -s "$work/out1.txt" "$work/other.txt"; then
   echo "determinism check FAILED: seeds 42 and 43 gave the same run; the seed is not used" >&2
   exit 1
 fi
-echo "determinism: ok ($(wc -l < "$work/trace1.jsonl") trace records, identical across runs)"
+# The other commands: a cluster built from manifests, and a trace through a kube-proxy dump.
+manifests=sim-k8s/tests/fixtures/kubenet/web.yaml
+dump=sim-net/tests/fixtures/iptables/kube-proxy.save
+for i in 1 2; do
+  "$bin" get endpointslices -o json -f "$manifests" > "$work/slices$i.json"
+  "$bin" get pods -f "$manifests" > "$work/pods$i.txt"
+  "$bin" trace --iptables-save "$dump" --local-ip 192.168.49.2 --src 10.244.1.9 \
+    --dst 10.96.0.10 --dport 53 --proto udp --json > "$work/trace$i.json"
+done
+for f in slices.json pods.txt trace.json; do
+  if ! cmp -s "$work/${f%.*}1.${f##*.}" "$work/${f%.*}2.${f##*.}"; then
+    echo "determinism check FAILED: two runs producing $f differ" >&2
+    exit 1
+  fi
+done
+echo "determinism: ok ($(wc -l < "$work/trace1.jsonl") trace records, identical across runs; get and trace outputs identical too)"
