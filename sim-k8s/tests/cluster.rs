@@ -315,3 +315,77 @@ fn bridge_plugin_publishes_host_ports_through_portmap() {
     // From another node the source is kept (portmap's snat only covers hairpin/localhost).
     assert_eq!(body, &format!("{}:{}", node1.ip, r.local.port()));
 }
+
+/// The control plane over time: scaling a Deployment at 1 s creates pods that are bound,
+/// plumbed and listed in the Service's Endpoints one watch lag after another — not before.
+#[test]
+fn scaling_up_reaches_the_endpoints_after_the_watch_lags() {
+    use sim_k8s::cluster::control::{ClusterEvent, ClusterSim};
+    use sim_k8s::object::Object;
+    use sim_k8s::store::Change;
+
+    let c = cluster();
+    let k = |c: &Cluster| {
+        let ep: &Endpoints = c.store.get_as("shop", "web").unwrap();
+        ep.subsets
+            .iter()
+            .flatten()
+            .flat_map(|s| s.addresses.iter().flatten())
+            .count()
+    };
+    assert_eq!(k(&c), 3);
+    let mut d: k8s_openapi::api::apps::v1::Deployment = c
+        .store
+        .get_as::<k8s_openapi::api::apps::v1::Deployment>("shop", "web")
+        .unwrap()
+        .clone();
+    d.spec.as_mut().unwrap().replicas = Some(5);
+    let lag = SimDuration::from_millis(10);
+    let sim = ClusterSim::new(c, 1, lag);
+    let t1 = SimTime::from_nanos(1_000_000_000);
+    let mut e = sim.into_engine(
+        1,
+        [(
+            t1,
+            ClusterEvent::Api(Box::new(Change::Update(Object::Deployment(d)))),
+        )],
+    );
+    // Workloads (+10ms) scale the ReplicaSet, (+20ms) create pods, scheduler (+30ms) binds,
+    // kubelet (+40ms) runs them, endpoints (+50ms) list them.
+    e.run_until(t1 + SimDuration::from_millis(45)).unwrap();
+    assert_eq!(
+        k(&e.world().cluster),
+        3,
+        "not yet: the endpoints controller has not heard"
+    );
+    assert_eq!(
+        e.world().cluster.pods.len(),
+        6,
+        "the kubelets already started the two new pods"
+    );
+    e.run_until(t1 + SimDuration::from_millis(50)).unwrap();
+    assert_eq!(k(&e.world().cluster), 5, "five watch lags after the change");
+    e.run_to_quiescence().unwrap();
+    let w = e.world();
+    assert!(w.errors.is_empty(), "{:?}", w.errors);
+    assert_eq!(k(&w.cluster), 5);
+    assert_eq!(w.cluster.pods.len(), 6);
+    // Scale down to one: the extra pods are deleted and leave the Endpoints.
+    let mut d: k8s_openapi::api::apps::v1::Deployment = w
+        .cluster
+        .store
+        .get_as::<k8s_openapi::api::apps::v1::Deployment>("shop", "web")
+        .unwrap()
+        .clone();
+    d.spec.as_mut().unwrap().replicas = Some(1);
+    d.metadata.resource_version = None;
+    let t2 = SimTime::from_nanos(2_000_000_000);
+    e.schedule_at(
+        t2,
+        ClusterEvent::Api(Box::new(Change::Update(Object::Deployment(d)))),
+    );
+    e.run_to_quiescence().unwrap();
+    let w = e.world();
+    assert!(w.errors.is_empty(), "{:?}", w.errors);
+    assert_eq!(k(&w.cluster), 1);
+}

@@ -177,7 +177,7 @@ fn hop_record(h: &Hop) -> TraceRecord {
 
 impl NetSim {
     /// Runs one job of the packet path; packets delivered to namespaces with a stack go to it.
-    fn packet(&mut self, ctx: &mut Ctx<'_, SimEvent>, job: Job) {
+    fn packet<E: From<SimEvent>>(&mut self, ctx: &mut Ctx<'_, E>, job: Job) {
         let now = ctx.now();
         let mut fx = Effects::new(now, Clock::Timed, &mut self.rng, self.next_tag);
         if self.capture.is_some() {
@@ -210,7 +210,7 @@ impl NetSim {
         }
         self.hop_count += hops.len() as u64;
         for j in jobs {
-            ctx.schedule_at(j.at, SimEvent::Packet(j));
+            ctx.schedule_at(j.at, SimEvent::Packet(j).into());
         }
         if ctx.tracing() {
             for h in &hops {
@@ -236,9 +236,9 @@ impl NetSim {
     }
 
     /// Starts a client request: routing picks its source address (or fails it at once).
-    fn start_request(
+    fn start_request<E: From<SimEvent>>(
         &mut self,
-        ctx: &mut Ctx<'_, SimEvent>,
+        ctx: &mut Ctx<'_, E>,
         ns: NetNsId,
         id: u32,
         spec: ClientSpec,
@@ -268,7 +268,7 @@ impl NetSim {
     }
 
     /// Lets a stack run at now: its packets enter `ip_local_out`, its next wake-up is set.
-    fn poll_stack(&mut self, ctx: &mut Ctx<'_, SimEvent>, ns: NetNsId) {
+    fn poll_stack<E: From<SimEvent>>(&mut self, ctx: &mut Ctx<'_, E>, ns: NetNsId) {
         let now = ctx.now();
         let Some((stack, timer)) = self.stacks.get_mut(&ns) else {
             return;
@@ -284,7 +284,7 @@ impl NetSim {
         if let Some(at) = next
             && timer.is_none()
         {
-            *timer = Some((at, ctx.schedule_at(at, SimEvent::StackPoll(ns))));
+            *timer = Some((at, ctx.schedule_at(at, SimEvent::StackPoll(ns).into())));
         }
         for packet in out {
             let tag = self.next_tag;
@@ -294,16 +294,16 @@ impl NetSim {
                 tag,
                 work: Work::Output { ns, packet },
             };
-            ctx.schedule_at(now, SimEvent::Packet(job));
+            ctx.schedule_at(now, SimEvent::Packet(job).into());
         }
         self.sync_ports(ns);
     }
 }
 
-impl World for NetSim {
-    type Event = SimEvent;
-
-    fn handle(&mut self, ctx: &mut Ctx<'_, SimEvent>, event: SimEvent) {
+impl NetSim {
+    /// Runs one event of the network inside an engine whose events wrap [`SimEvent`] (a
+    /// larger world, such as a cluster, embeds the network this way).
+    pub fn handle_event<E: From<SimEvent>>(&mut self, ctx: &mut Ctx<'_, E>, event: SimEvent) {
         match event {
             SimEvent::Packet(job) => self.packet(ctx, job),
             SimEvent::StackPoll(ns) => {
@@ -314,5 +314,13 @@ impl World for NetSim {
             }
             SimEvent::Request { ns, id, spec } => self.start_request(ctx, ns, id, spec),
         }
+    }
+}
+
+impl World for NetSim {
+    type Event = SimEvent;
+
+    fn handle(&mut self, ctx: &mut Ctx<'_, SimEvent>, event: SimEvent) {
+        self.handle_event(ctx, event);
     }
 }

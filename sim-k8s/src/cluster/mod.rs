@@ -30,6 +30,7 @@
 //! are loaded into the node's netfilter. Not yet: kube-proxy (its own issue), StatefulSet and
 //! DaemonSet pods, kubenet's own hostport manager (kubenet pods' hostPorts are not published).
 
+pub mod control;
 pub mod workloads;
 
 use std::collections::BTreeMap;
@@ -54,6 +55,7 @@ use crate::controller::node_ipam::{IpamError, NodeIpam, NodeIpamConfig};
 use crate::controller::pod_readiness::refresh_readiness_conditions;
 use crate::kubelet::{KubeletError, PodSandbox};
 use crate::object::{Kind, Object, ObjectKey};
+use crate::store::watch::Delivery;
 use crate::store::{Store, StoreError};
 
 /// The node network plugin.
@@ -420,12 +422,14 @@ impl Cluster {
             if matches!(phase, Some("Succeeded" | "Failed")) {
                 continue;
             }
-            self.run_pod(pod)?;
+            self.run_pod(pod, T0)?;
         }
         Ok(())
     }
 
-    fn run_pod(&mut self, mut pod: Pod) -> Result<(), ClusterError> {
+    /// The kubelet starting `pod` at `now`: sandbox, CNI, status. Returns the watch
+    /// deliveries of the status write.
+    fn run_pod(&mut self, mut pod: Pod, now: SimTime) -> Result<Vec<Delivery>, ClusterError> {
         let key = pod_key(&pod);
         let node_name = pod
             .spec
@@ -533,7 +537,8 @@ impl Cluster {
                 })?
         };
         let host_ip = node.ip;
-        let now = self.store.time_at(T0);
+        let sim_now = now;
+        let now = self.store.time_at(sim_now);
         let status = pod.status.get_or_insert_with(PodStatus::default);
         status.phase = Some("Running".into());
         status.pod_ip = Some(ip.to_string());
@@ -562,7 +567,7 @@ impl Cluster {
             }
         }
         refresh_readiness_conditions(&mut pod, &now);
-        self.store.update(T0, Object::Pod(pod))?;
+        let outcome = self.store.update(sim_now, Object::Pod(pod))?;
         self.pods.insert(
             key,
             PodRuntime {
@@ -571,7 +576,7 @@ impl Cluster {
                 ip,
             },
         );
-        Ok(())
+        Ok(outcome.deliveries)
     }
 
     /// Runs the Endpoints and EndpointSlice controllers until they change nothing.

@@ -1,0 +1,360 @@
+//! The cluster over time: the control plane driven by the engine. API changes (a scenario's
+//! apply, delete, scale) go into the store; the store's watch events reach each controller
+//! after its watch lag ([`DEFAULT_WATCH_LAG`](crate::store::watch::DEFAULT_WATCH_LAG) unless
+//! set); controllers write back, and their writes are watched in turn. So a pod created at
+//! `t` is bound one lag later, plumbed by its node's kubelet one lag after that, and listed
+//! in Endpoints one more lag later — the eventual consistency of a real cluster, visible and
+//! measurable. The dataplane runs in the same engine ([`NetSim`]).
+//!
+//! Controllers here: the workload controllers (Deployment → ReplicaSet → pods, scaling up
+//! and down), the scheduler, one kubelet per node (sandbox + CNI on bind; a deleted pod is
+//! forgotten, its sandbox left in place), and the Endpoints + EndpointSlice controllers.
+//! The Endpoints and EndpointSlice controllers reconcile their informer cache (the objects
+//! their watch has delivered so far) on every event, not the store itself — so they act on
+//! what they have heard, as upstream's listers do; their writes carry no resourceVersion
+//! precondition (last writer wins). The other controllers act on the event's object read
+//! back from the store.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Pod;
+use sim_core::{Ctx, Engine, SimDuration, SimTime, World};
+use sim_net::{NetSim, SimEvent};
+
+use super::{Cluster, workloads};
+use crate::controller::endpoints;
+use crate::controller::endpointslice::EndpointSliceController;
+use crate::object::{Kind, Object, ObjectKey};
+use crate::store::watch::{Delivery, EventType, WatchSpec, WatcherId};
+use crate::store::{Change, Store};
+
+/// What runs in the engine.
+#[derive(Debug, Clone)]
+pub enum ClusterEvent {
+    /// The dataplane.
+    Net(SimEvent),
+    /// A watch event reaching a controller.
+    Deliver(Box<Delivery>),
+    /// A change to the API (a user, a scenario step).
+    Api(Box<Change>),
+}
+
+impl From<SimEvent> for ClusterEvent {
+    fn from(e: SimEvent) -> Self {
+        ClusterEvent::Net(e)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Controller {
+    Workloads,
+    Scheduler,
+    Kubelet(String),
+    Endpoints,
+}
+
+/// A cluster running in the engine.
+pub struct ClusterSim {
+    /// The API objects and node/pod bookkeeping; its `net` lives in `sim` while running.
+    pub cluster: Cluster,
+    pub sim: NetSim,
+    controllers: BTreeMap<WatcherId, Controller>,
+    /// The Endpoints controllers' informer cache: what their watch has told them so far.
+    view: BTreeMap<ObjectKey, Object>,
+    /// Errors controllers met (a pod the kubelet could not start...), with when.
+    pub errors: Vec<(SimTime, String)>,
+}
+
+impl ClusterSim {
+    /// Starts the control plane on a built cluster; every controller watches with `lag`.
+    pub fn new(mut cluster: Cluster, seed: u64, lag: SimDuration) -> Self {
+        let net = std::mem::take(&mut cluster.net);
+        let mut controllers = BTreeMap::new();
+        let mut view = BTreeMap::new();
+        let mut watch = |c: Controller, kinds: &[Kind]| {
+            let spec = WatchSpec {
+                lag,
+                ..WatchSpec::new(kinds.iter().copied())
+            };
+            // The initial list is already reconciled by the build; the Endpoints
+            // controllers keep it as their cache.
+            let (id, initial) = cluster.store.watch(SimTime::ZERO, spec);
+            if c == Controller::Endpoints {
+                for d in initial {
+                    view.insert(d.event.object.key(), d.event.object);
+                }
+            }
+            controllers.insert(id, c);
+        };
+        watch(Controller::Workloads, &[Kind::Deployment, Kind::ReplicaSet]);
+        watch(Controller::Scheduler, &[Kind::Pod]);
+        let nodes: Vec<String> = cluster.nodes.keys().cloned().collect();
+        for n in nodes {
+            watch(Controller::Kubelet(n), &[Kind::Pod]);
+        }
+        watch(
+            Controller::Endpoints,
+            &[
+                Kind::Namespace,
+                Kind::Node,
+                Kind::Service,
+                Kind::Pod,
+                Kind::Endpoints,
+                Kind::EndpointSlice,
+            ],
+        );
+        ClusterSim {
+            cluster,
+            sim: NetSim::new(net, seed),
+            controllers,
+            view,
+            errors: Vec::new(),
+        }
+    }
+
+    /// An engine running this cluster with `events` scheduled.
+    pub fn into_engine(
+        self,
+        seed: u64,
+        events: impl IntoIterator<Item = (SimTime, ClusterEvent)>,
+    ) -> Engine<ClusterSim> {
+        let mut engine = Engine::new(self, seed);
+        for (at, e) in events {
+            engine.schedule_at(at, e);
+        }
+        engine
+    }
+
+    fn apply(&mut self, ctx: &mut Ctx<'_, ClusterEvent>, change: Change) {
+        let now = ctx.now();
+        let key = change.key();
+        match self.cluster.store.apply_change(now, change) {
+            Ok(outcome) => schedule(ctx, outcome.deliveries),
+            // A controller racing a deletion, or a user's bad change: recorded, not fatal.
+            Err(e) => self
+                .errors
+                .push((now, format!("{}/{}: {e}", key.namespace, key.name))),
+        }
+    }
+
+    fn apply_all(&mut self, ctx: &mut Ctx<'_, ClusterEvent>, changes: Vec<Change>) {
+        for c in changes {
+            self.apply(ctx, c);
+        }
+    }
+
+    fn deliver(&mut self, ctx: &mut Ctx<'_, ClusterEvent>, d: Delivery) {
+        let Some(c) = self.controllers.get(&d.watcher).cloned() else {
+            return;
+        };
+        match c {
+            Controller::Workloads => {
+                let changes = workload_changes(&self.cluster);
+                self.apply_all(ctx, changes);
+            }
+            Controller::Scheduler => {
+                if let Object::Pod(p) = &d.event.object
+                    && d.event.event_type != EventType::Deleted
+                    && p.spec.as_ref().is_some_and(|s| s.node_name.is_none())
+                {
+                    let key = p_key(p);
+                    // Bind the current version (the event may be stale).
+                    if let Some(Object::Pod(cur)) = self.cluster.store.get(&key).cloned()
+                        && let Some(node) = least_loaded(&self.cluster)
+                    {
+                        let mut cur = cur;
+                        cur.spec.get_or_insert_with(Default::default).node_name = Some(node);
+                        self.apply(ctx, Change::Update(Object::Pod(cur)));
+                    }
+                }
+            }
+            Controller::Kubelet(node) => self.kubelet(ctx, &node, &d),
+            Controller::Endpoints => {
+                let key = d.event.object.key();
+                if d.event.event_type == EventType::Deleted {
+                    self.view.remove(&key);
+                } else {
+                    self.view.insert(key, d.event.object);
+                }
+                // Reconcile against the cache, as upstream's listers do; writes are
+                // last-writer-wins (no resourceVersion preconditions).
+                let mut cache = Store::new();
+                if let Err(e) = cache.restore_all(SimTime::ZERO, self.view.values()) {
+                    self.errors
+                        .push((ctx.now(), format!("endpoints cache: {e}")));
+                    return;
+                }
+                let mut changes = endpoints::reconcile(&cache);
+                changes.extend(EndpointSliceController::default().reconcile(&cache));
+                for c in &mut changes {
+                    if let Change::Update(o) = c {
+                        o.metadata_mut().resource_version = None;
+                    }
+                }
+                self.apply_all(ctx, changes);
+            }
+        }
+    }
+
+    fn kubelet(&mut self, ctx: &mut Ctx<'_, ClusterEvent>, node: &str, d: &Delivery) {
+        let Object::Pod(p) = &d.event.object else {
+            return;
+        };
+        if p.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(node) {
+            return;
+        }
+        let key = p_key(p);
+        let name = format!("{}/{}", key.namespace, key.name);
+        if d.event.event_type == EventType::Deleted {
+            self.cluster.pods.remove(&name);
+            return;
+        }
+        if self.cluster.pods.contains_key(&name) {
+            return;
+        }
+        let Some(Object::Pod(cur)) = self.cluster.store.get(&key).cloned() else {
+            return;
+        };
+        if cur.metadata.deletion_timestamp.is_some() {
+            return;
+        }
+        // The kubelet plumbs the network the dataplane is running on.
+        std::mem::swap(&mut self.cluster.net, &mut self.sim.net);
+        let result = self.cluster.run_pod(cur, ctx.now());
+        std::mem::swap(&mut self.cluster.net, &mut self.sim.net);
+        match result {
+            // The status the kubelet wrote reaches the watchers.
+            Ok(deliveries) => schedule(ctx, deliveries),
+            Err(e) => self
+                .errors
+                .push((ctx.now(), format!("kubelet {node}: {e}"))),
+        }
+    }
+}
+
+fn schedule(ctx: &mut Ctx<'_, ClusterEvent>, deliveries: Vec<Delivery>) {
+    for d in deliveries {
+        ctx.schedule_at(d.due, ClusterEvent::Deliver(Box::new(d)));
+    }
+}
+
+fn p_key(p: &Pod) -> ObjectKey {
+    ObjectKey::new(
+        Kind::Pod,
+        p.metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
+        p.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+/// The node with the fewest pods bound, ties in node order (the build's scheduler).
+fn least_loaded(c: &Cluster) -> Option<String> {
+    let mut load: BTreeMap<&str, usize> = c.nodes.keys().map(|n| (n.as_str(), 0)).collect();
+    for o in c.store.iter() {
+        if let Object::Pod(p) = o
+            && let Some(n) = p.spec.as_ref().and_then(|s| s.node_name.as_deref())
+            && let Some(l) = load.get_mut(n)
+        {
+            *l += 1;
+        }
+    }
+    let order: Vec<&String> = c.nodes.keys().collect();
+    order.into_iter().min_by_key(|n| load[n.as_str()]).cloned()
+}
+
+/// What the Deployment and ReplicaSet controllers want changed: missing ReplicaSets and pods
+/// created, pods beyond `replicas` deleted (the highest names first).
+fn workload_changes(c: &Cluster) -> Vec<Change> {
+    let store = &c.store;
+    let mut changes = Vec::new();
+    for o in store.creation_order(Kind::Deployment) {
+        let Object::Deployment(d) = o else { continue };
+        let Some(rs) = workloads::replica_set_for(d) else {
+            continue;
+        };
+        let key = ObjectKey::new(
+            Kind::ReplicaSet,
+            rs.metadata.namespace.clone().unwrap_or_default(),
+            rs.metadata.name.clone().unwrap_or_default(),
+        );
+        match store.get(&key) {
+            None => changes.push(Change::Create(Object::ReplicaSet(rs))),
+            Some(Object::ReplicaSet(cur)) => {
+                let want = rs.spec.as_ref().and_then(|s| s.replicas);
+                if cur.spec.as_ref().and_then(|s| s.replicas) != want {
+                    let mut cur = cur.clone();
+                    cur.spec.get_or_insert_with(Default::default).replicas = want;
+                    changes.push(Change::Update(Object::ReplicaSet(cur)));
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    for o in store.creation_order(Kind::ReplicaSet) {
+        let Object::ReplicaSet(rs) = o else { continue };
+        let name = rs.metadata.name.clone().unwrap_or_default();
+        let ns = rs.metadata.namespace.clone().unwrap_or_default();
+        let want = workloads::pods_for(rs);
+        let mut owned: Vec<String> = store
+            .list_as::<Pod>(Some(&ns))
+            .filter(|p| {
+                p.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|r| r.kind == "ReplicaSet" && r.name == name)
+                    && p.metadata.deletion_timestamp.is_none()
+            })
+            .filter_map(|p| p.metadata.name.clone())
+            .collect();
+        for mut p in want {
+            let pname = p.metadata.name.clone().unwrap_or_default();
+            if owned.contains(&pname) {
+                continue;
+            }
+            if let Some(r) = p
+                .metadata
+                .owner_references
+                .as_mut()
+                .and_then(|v| v.first_mut())
+            {
+                r.uid = rs.metadata.uid.clone().unwrap_or_default();
+            }
+            owned.push(pname);
+            changes.push(Change::Create(Object::Pod(p)));
+        }
+        let replicas = rs
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(1)
+            .max(0) as usize;
+        let keep: Vec<String> = workloads::pods_for(rs)
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .take(replicas)
+            .collect();
+        for extra in owned.iter().filter(|n| !keep.contains(n)) {
+            changes.push(Change::Delete(ObjectKey::new(
+                Kind::Pod,
+                ns.clone(),
+                extra.clone(),
+            )));
+        }
+    }
+    changes
+}
+
+impl World for ClusterSim {
+    type Event = ClusterEvent;
+
+    fn handle(&mut self, ctx: &mut Ctx<'_, ClusterEvent>, event: ClusterEvent) {
+        match event {
+            ClusterEvent::Net(e) => self.sim.handle_event(ctx, e),
+            ClusterEvent::Api(change) => self.apply(ctx, *change),
+            ClusterEvent::Deliver(d) => self.deliver(ctx, *d),
+        }
+    }
+}
