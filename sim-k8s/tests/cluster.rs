@@ -389,3 +389,23 @@ fn scaling_up_reaches_the_endpoints_after_the_watch_lags() {
     assert!(w.errors.is_empty(), "{:?}", w.errors);
     assert_eq!(k(&w.cluster), 1);
 }
+
+#[test]
+fn statefulset_and_daemonset_pods_are_created() {
+    let c = build(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  serviceName: db\n  replicas: 2\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec: {containers: [{name: c, image: x}]}\n---\n\
+         apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent, namespace: kube-system}\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec: {containers: [{name: c, image: x}]}\n",
+    )
+    .unwrap();
+    assert!(c.pods.contains_key("default/db-0") && c.pods.contains_key("default/db-1"));
+    let mut agents: Vec<&str> = c
+        .pods
+        .iter()
+        .filter(|(k, _)| k.starts_with("kube-system/agent-"))
+        .map(|(_, p)| p.node.as_str())
+        .collect();
+    agents.sort();
+    assert_eq!(agents, ["node-1", "node-2", "node-3"], "one per node");
+    let db0: &k8s_openapi::api::core::v1::Pod = c.store.get_as("default", "db-0").unwrap();
+    assert_eq!(db0.spec.as_ref().unwrap().subdomain.as_deref(), Some("db"));
+}

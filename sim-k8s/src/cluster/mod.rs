@@ -7,8 +7,8 @@
 //!    namespaces that objects use but the manifests do not declare are created (as
 //!    `kubectl create namespace` would have been run). Without any Node, `default_nodes`
 //!    nodes `node-1`… are created.
-//! 2. Workloads: each Deployment gets its ReplicaSet and each ReplicaSet its pods
-//!    ([`workloads`]).
+//! 2. Workloads: each Deployment gets its ReplicaSet and each ReplicaSet its pods; each
+//!    StatefulSet its ordinal pods, each DaemonSet one pod per node ([`workloads`]).
 //! 3. Node IPAM gives every node a `podCIDR` from `cluster_cidr` (pre-set ones are kept).
 //! 4. The scheduler places pods without `nodeName` on the node with the fewest pods (ties in
 //!    node creation order).
@@ -27,8 +27,8 @@
 //!
 //! The network plugin is kubenet (default) or the reference CNI plugins ([`NetworkPlugin`]):
 //! with the latter, `hostPort`s are published by `portmap` and the bridge's `ipMasq` chains
-//! are loaded into the node's netfilter. Not yet: kube-proxy (its own issue), StatefulSet and
-//! DaemonSet pods, kubenet's own hostport manager (kubenet pods' hostPorts are not published).
+//! are loaded into the node's netfilter. Not yet: kube-proxy (its own issue), kubenet's own
+//! hostport manager (kubenet pods' hostPorts are not published).
 
 pub mod control;
 pub mod workloads;
@@ -650,8 +650,45 @@ fn create_missing_namespaces(store: &mut Store, objects: &[&Object]) -> Result<(
     Ok(())
 }
 
-/// Deployments → ReplicaSets → pods, for those not already in the store.
+/// Deployments → ReplicaSets → pods, StatefulSet and DaemonSet pods, for those not already
+/// in the store.
 fn run_workloads(store: &mut Store) -> Result<(), ClusterError> {
+    let nodes: Vec<String> = store
+        .creation_order(Kind::Node)
+        .into_iter()
+        .map(|o| o.name().to_string())
+        .collect();
+    let mut owned: Vec<Pod> = Vec::new();
+    for o in store.creation_order(Kind::StatefulSet) {
+        if let Object::StatefulSet(ss) = o {
+            let uid = ss.metadata.uid.clone().unwrap_or_default();
+            owned.extend(
+                workloads::stateful_pods(ss)
+                    .into_iter()
+                    .map(|p| with_owner_uid(p, &uid)),
+            );
+        }
+    }
+    for o in store.creation_order(Kind::DaemonSet) {
+        if let Object::DaemonSet(ds) = o {
+            let uid = ds.metadata.uid.clone().unwrap_or_default();
+            owned.extend(
+                workloads::daemon_pods(ds, &nodes)
+                    .into_iter()
+                    .map(|p| with_owner_uid(p, &uid)),
+            );
+        }
+    }
+    for pod in owned {
+        let key = ObjectKey::new(
+            Kind::Pod,
+            pod.metadata.namespace.clone().unwrap_or_default(),
+            pod.metadata.name.clone().unwrap_or_default(),
+        );
+        if store.get(&key).is_none() {
+            store.create(T0, Object::Pod(pod))?;
+        }
+    }
     let deployments: Vec<_> = store
         .creation_order(Kind::Deployment)
         .into_iter()
@@ -810,6 +847,18 @@ fn allocate_service_addresses(
         }
     }
     Ok(())
+}
+
+fn with_owner_uid(mut p: Pod, uid: &str) -> Pod {
+    if let Some(o) = p
+        .metadata
+        .owner_references
+        .as_mut()
+        .and_then(|v| v.first_mut())
+    {
+        o.uid = uid.to_string();
+    }
+    p
 }
 
 /// The scheduler: unbound pods to the node with the fewest pods, ties in node order.

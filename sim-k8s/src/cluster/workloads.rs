@@ -4,8 +4,11 @@
 //! the template's labels and spec. Upstream's hash is FNV-32a of the printed template and the
 //! pod suffix is random (`utilrand.String(5)` over `bcdfghjklmnpqrstvwxz2456789`); here both
 //! come from FNV-32a of the template JSON and of `(replicaset, index)` over the same alphabet,
-//! so the names look like upstream's and are stable. Not modelled: rollouts (one ReplicaSet
-//! per Deployment, at its current template), surge, scale-down order.
+//! so the names look like upstream's and are stable. StatefulSets get their ordinal pods
+//! `<name>-0`, `<name>-1`… with `hostname` = the pod name and `subdomain` = `serviceName`
+//! (what makes their per-pod DNS records); DaemonSets one pod per node, bound to it, named
+//! `<name>-<5 characters>`. Not modelled: rollouts (one ReplicaSet per Deployment, at its
+//! current template), surge, scale-down order, StatefulSet ordering guarantees.
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
@@ -126,6 +129,75 @@ pub fn pods_for(rs: &ReplicaSet) -> Vec<Pod> {
         .collect()
 }
 
+/// A StatefulSet's pods, `<name>-0` up to `replicas - 1`.
+pub fn stateful_pods(ss: &k8s_openapi::api::apps::v1::StatefulSet) -> Vec<Pod> {
+    let Some(spec) = ss.spec.as_ref() else {
+        return Vec::new();
+    };
+    let name = ss.metadata.name.clone().unwrap_or_default();
+    let replicas = spec.replicas.unwrap_or(1).max(0);
+    (0..replicas)
+        .map(|i| {
+            let pod_name = format!("{name}-{i}");
+            let tmeta = spec.template.metadata.clone().unwrap_or_default();
+            let mut labels = tmeta.labels.unwrap_or_default();
+            labels.insert(
+                "statefulset.kubernetes.io/pod-name".into(),
+                pod_name.clone(),
+            );
+            labels.insert("apps.kubernetes.io/pod-index".into(), i.to_string());
+            let mut pod_spec = spec.template.spec.clone().unwrap_or_default();
+            pod_spec.hostname = Some(pod_name.clone());
+            if let Some(svc) = spec.service_name.clone().filter(|s| !s.is_empty()) {
+                pod_spec.subdomain = Some(svc);
+            }
+            Pod {
+                metadata: ObjectMeta {
+                    name: Some(pod_name),
+                    namespace: ss.metadata.namespace.clone(),
+                    labels: Some(labels),
+                    annotations: tmeta.annotations,
+                    owner_references: Some(vec![owner("StatefulSet", "apps/v1", &ss.metadata)]),
+                    ..Default::default()
+                },
+                spec: Some(pod_spec),
+                status: None,
+            }
+        })
+        .collect()
+}
+
+/// A DaemonSet's pods, one per node in `nodes`, each bound to its node.
+pub fn daemon_pods(ds: &k8s_openapi::api::apps::v1::DaemonSet, nodes: &[String]) -> Vec<Pod> {
+    let Some(spec) = ds.spec.as_ref() else {
+        return Vec::new();
+    };
+    let name = ds.metadata.name.clone().unwrap_or_default();
+    nodes
+        .iter()
+        .map(|node| {
+            let tmeta = spec.template.metadata.clone().unwrap_or_default();
+            let mut pod_spec = spec.template.spec.clone().unwrap_or_default();
+            pod_spec.node_name = Some(node.clone());
+            Pod {
+                metadata: ObjectMeta {
+                    name: Some(format!(
+                        "{name}-{}",
+                        safe_encode(fnv32a(format!("{name}/{node}").as_bytes()), 5)
+                    )),
+                    namespace: ds.metadata.namespace.clone(),
+                    labels: tmeta.labels,
+                    annotations: tmeta.annotations,
+                    owner_references: Some(vec![owner("DaemonSet", "apps/v1", &ds.metadata)]),
+                    ..Default::default()
+                },
+                spec: Some(pod_spec),
+                status: None,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +266,40 @@ mod tests {
         // A new template is a new ReplicaSet.
         let other = replica_set_for(&deployment(3, "nginx")).unwrap();
         assert_ne!(other.metadata.name, rs.metadata.name);
+    }
+
+    #[test]
+    fn stateful_pods_are_ordinal_with_hostname_and_subdomain() {
+        use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+        let d = deployment(2, "db");
+        let dspec = d.spec.unwrap();
+        let ss = StatefulSet {
+            metadata: ObjectMeta {
+                name: Some("db".into()),
+                namespace: Some("default".into()),
+                ..Default::default()
+            },
+            spec: Some(StatefulSetSpec {
+                replicas: Some(2),
+                selector: dspec.selector,
+                service_name: Some("db-headless".into()),
+                template: dspec.template,
+                ..Default::default()
+            }),
+            status: None,
+        };
+        let pods = stateful_pods(&ss);
+        let names: Vec<&str> = pods
+            .iter()
+            .map(|p| p.metadata.name.as_deref().unwrap())
+            .collect();
+        assert_eq!(names, ["db-0", "db-1"]);
+        let spec = pods[1].spec.as_ref().unwrap();
+        assert_eq!(spec.hostname.as_deref(), Some("db-1"));
+        assert_eq!(spec.subdomain.as_deref(), Some("db-headless"));
+        assert_eq!(
+            pods[1].metadata.labels.as_ref().unwrap()["apps.kubernetes.io/pod-index"],
+            "1"
+        );
     }
 }
