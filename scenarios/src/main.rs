@@ -4,6 +4,7 @@
 
 mod arq_demo;
 mod cluster_cmd;
+mod run_cmd;
 mod trace_cmd;
 
 use std::fs::File;
@@ -24,6 +25,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run scenario files: build each cluster, run its steps in simulated time, and report
+    /// every step's outcome (exit 0 when all expectations hold, 1 when one fails).
+    Run(run_cmd::RunArgs),
     /// Build the cluster the manifests describe and list objects as `kubectl get` would.
     Get(cluster_cmd::GetArgs),
     /// Print a pod's /etc/hosts or /etc/resolv.conf exactly as the kubelet writes it.
@@ -54,6 +58,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => run_cmd::run_cmd(args),
         Command::Trace(args) => trace_cmd::run(args),
         Command::Get(args) => cluster_cmd::get(args),
         Command::Files(args) => cluster_cmd::files(args),

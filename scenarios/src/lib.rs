@@ -1,0 +1,3 @@
+//! kube-netsim's scenario runner (the library behind `kube-netsim run`).
+
+pub mod scenario;

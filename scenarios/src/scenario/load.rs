@@ -1,0 +1,209 @@
+//! Reading a scenario file: YAML into [`super::file`] types, manifests loaded (inline objects
+//! re-serialized as JSON for [`sim_k8s::manifest::load_str`], `include:` paths relative to
+//! the scenario file), steps validated. Every error names the file and, where the parser
+//! knows it, the line and column; step errors name the step index and field.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sim_k8s::cluster::{ClusterConfig, NetworkPlugin};
+use sim_k8s::manifest::{LoadOptions, Manifests, load_paths, load_str};
+use sim_k8s::object::Object;
+
+use super::file::{NodesSpec, PluginName, ScenarioFile};
+use super::step::{Action, Check, Step, validate};
+
+/// A scenario ready to run.
+#[derive(Debug)]
+pub struct Scenario {
+    /// The file it came from, as given.
+    pub source: String,
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub config: ClusterConfig,
+    /// Objects from the manifests, plus the named nodes of `cluster.nodes`.
+    pub objects: Vec<Object>,
+    pub steps: Vec<Step>,
+}
+
+/// Why a scenario file cannot be run (exit code 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// `file:line:column` or `file`.
+    pub location: String,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+fn at(source: &str, loc: &serde_saphyr::Location) -> String {
+    if loc.line() == 0 {
+        source.to_string()
+    } else {
+        format!("{source}:{}:{}", loc.line(), loc.column())
+    }
+}
+
+/// Reads and validates the scenario at `path`.
+pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        location: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    load_text(&path.display().to_string(), &text, &base)
+}
+
+/// Reads and validates scenario text named `source`; `include:` paths are relative to `base`.
+pub fn load_text(source: &str, text: &str, base: &Path) -> Result<Scenario, ScenarioError> {
+    let file: ScenarioFile = serde_saphyr::from_str(text).map_err(|e| {
+        let location = e
+            .location()
+            .map_or_else(|| source.to_string(), |l| at(source, &l));
+        let mut message = e.without_snippet().to_string();
+        if let Some(l) = e.location() {
+            let suffix = format!(" at line {}, column {}", l.line(), l.column());
+            if let Some(s) = message.strip_suffix(&suffix) {
+                message = s.to_string();
+            }
+        }
+        ScenarioError { location, message }
+    })?;
+    let whole = |message: String| ScenarioError {
+        location: source.to_string(),
+        message,
+    };
+
+    let mut config = ClusterConfig::default();
+    let c = &file.cluster;
+    let mut objects: Vec<Object> = Vec::new();
+    match &c.nodes {
+        None => {}
+        Some(NodesSpec::Count(0)) => {
+            return Err(whole("cluster.nodes: expected at least 1".into()));
+        }
+        Some(NodesSpec::Count(n)) => config.default_nodes = *n,
+        Some(NodesSpec::Names(names)) => {
+            let mut text = String::new();
+            for n in names {
+                text.push_str(&format!(
+                    "---\napiVersion: v1\nkind: Node\nmetadata: {{name: {n}, labels: {{kubernetes.io/hostname: {n}}}}}\n"
+                ));
+            }
+            let m = load_str("cluster.nodes", &text, &LoadOptions::default())
+                .map_err(|e| whole(format!("cluster.nodes: {e}")))?;
+            objects.extend(m.objects().cloned());
+        }
+    }
+    if let Some(p) = c.network_plugin {
+        config.plugin = match p {
+            PluginName::Kubenet => NetworkPlugin::Kubenet,
+            PluginName::Bridge => NetworkPlugin::Bridge,
+        };
+    }
+    if let Some(cidr) = &c.cluster_cidr {
+        config.cluster_cidr = cidr.parse().map_err(|_| {
+            whole(format!(
+                "cluster.clusterCIDR: {cidr:?}: expected an IPv4 CIDR"
+            ))
+        })?;
+    }
+    if let Some(cidr) = &c.service_cidr {
+        config.service_cidr = cidr.parse().map_err(|_| {
+            whole(format!(
+                "cluster.serviceCIDR: {cidr:?}: expected an IPv4 CIDR"
+            ))
+        })?;
+    }
+    if let Some(l) = c.link_latency {
+        config.link.latency = l;
+    }
+
+    // Manifests: inline objects and includes, in order, as one set (duplicates detected).
+    let opts = LoadOptions::default();
+    let mut all = Manifests::default();
+    for (i, entry) in file.manifests.iter().enumerate() {
+        let loc = at(source, &entry.referenced);
+        let include = entry
+            .value
+            .as_object()
+            .filter(|m| m.len() == 1)
+            .and_then(|m| m.get("include"));
+        let m = match include {
+            Some(serde_json::Value::String(rel)) => {
+                let p: PathBuf = base.join(rel);
+                load_paths(&[&p], &opts).map_err(|e| ScenarioError {
+                    location: loc.clone(),
+                    message: format!("manifests[{i}]: {e}"),
+                })?
+            }
+            Some(_) => {
+                return Err(ScenarioError {
+                    location: loc,
+                    message: format!("manifests[{i}].include: expected a path"),
+                });
+            }
+            None => {
+                // Re-serialized, its lines are not the file's: errors keep only the message.
+                let json = serde_json::to_string_pretty(&entry.value).expect("plain JSON");
+                let name = format!("manifests[{i}]");
+                load_str(&name, &json, &opts).map_err(|e| {
+                    let text = e.to_string();
+                    let inner = text
+                        .strip_prefix(&format!("{name}:"))
+                        .and_then(|rest| rest.splitn(3, ':').nth(2))
+                        .map_or(text.as_str(), str::trim_start);
+                    ScenarioError {
+                        location: loc.clone(),
+                        message: format!("{name}: {inner}"),
+                    }
+                })?
+            }
+        };
+        all.documents.extend(m.documents);
+    }
+    objects.extend(all.objects().cloned());
+
+    let mut steps = Vec::new();
+    let mut sent = false;
+    for (i, s) in file.steps.iter().enumerate() {
+        let location = at(source, &s.referenced);
+        let step = validate(&s.value).map_err(|e| ScenarioError {
+            location: location.clone(),
+            message: if e.field.is_empty() {
+                format!("steps[{i}]: {}", e.message)
+            } else {
+                format!("steps[{i}].{}: {}", e.field, e.message)
+            },
+        })?;
+        match &step.action {
+            Action::Send(_) => sent = true,
+            Action::Expect(checks) if !sent && checks.iter().any(Check::needs_send) => {
+                return Err(ScenarioError {
+                    location,
+                    message: format!(
+                        "steps[{i}].expect: reachable, body, servedBy and sourceIP check the last send, and no send comes before this step"
+                    ),
+                });
+            }
+            _ => {}
+        }
+        steps.push(step);
+    }
+    Ok(Scenario {
+        source: source.to_string(),
+        name: file.name,
+        description: file.description,
+        seed: file.seed,
+        config,
+        objects,
+        steps,
+    })
+}

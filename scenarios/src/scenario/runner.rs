@@ -1,0 +1,581 @@
+//! Running a scenario: the cluster built from its manifests and started in the engine
+//! ([`ClusterSim`]), then each step at its simulated time.
+//!
+//! Convention (the agnhost image): every running pod with a container whose `args` or
+//! `command` mention `netexec`, or which declares `containerPort: 8080`, runs agnhost
+//! `netexec` — HTTP on 8080/TCP and its UDP protocol on 8081/UDP, hostname the pod name.
+//! Pods started later (a scale-up) get their servers at the next step boundary after their
+//! kubelet ran them.
+//!
+//! Requests of a `send` run one after another; each finishes (answer, error or the client's
+//! timeout) before the next starts, so the hops recorded meanwhile are that request's own —
+//! a failed request is explained by its first dropping hop.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Service as KService};
+use sim_core::{Engine, SimTime};
+use sim_k8s::cluster::Cluster;
+use sim_k8s::cluster::control::{ClusterEvent, ClusterSim};
+use sim_k8s::controller::pod_readiness::set_pod_condition;
+use sim_k8s::object::{Kind, Object, ObjectKey};
+use sim_k8s::store::Change;
+use sim_k8s::store::watch::DEFAULT_WATCH_LAG;
+use sim_net::socket::http::Response;
+use sim_net::socket::{ClientSpec, Outcome, Request, ServerSpec, Service};
+use sim_net::{SimEvent, SocketProto, Verdict};
+
+use super::load::{Scenario, ScenarioError};
+use super::report::{RunReport, Status, StepReport};
+use super::step::{Action, Check, Send, SendKind, SourceIp, Target, When};
+
+/// agnhost netexec's default `--http-port`.
+pub const NETEXEC_HTTP_PORT: u16 = 8080;
+/// agnhost netexec's default `--udp-port`.
+pub const NETEXEC_UDP_PORT: u16 = 8081;
+/// Events one run may deliver before it is called runaway.
+const EVENT_BUDGET: u64 = 50_000_000;
+
+/// One request of a `send` and what became of it.
+#[derive(Debug, Clone)]
+struct Attempt {
+    outcome: Outcome,
+    /// The first hop that dropped the request's packets, for failures.
+    drop: Option<String>,
+}
+
+impl Attempt {
+    fn body(&self) -> Option<String> {
+        match &self.outcome {
+            Outcome::Http(Response { body, .. }) => Some(body.clone()),
+            Outcome::Reply(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        }
+    }
+}
+
+fn runs_netexec(p: &Pod) -> bool {
+    p.spec.iter().flat_map(|s| &s.containers).any(|c| {
+        c.args
+            .iter()
+            .chain(c.command.iter())
+            .flatten()
+            .any(|a| a.contains("netexec"))
+            || c.ports
+                .iter()
+                .flatten()
+                .any(|p| p.container_port == i32::from(NETEXEC_HTTP_PORT))
+    })
+}
+
+struct Runner {
+    engine: Engine<ClusterSim>,
+    /// Pods (`ns/name`) whose netexec servers run, with the sandbox they run in.
+    served: BTreeMap<String, sim_net::NetNsId>,
+    last: Option<Vec<Attempt>>,
+}
+
+/// Runs `scenario`; `seed` overrides the file's. Cluster build errors are input errors.
+pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<RunReport, ScenarioError> {
+    let seed = seed.unwrap_or(scenario.seed);
+    let cluster =
+        Cluster::build(scenario.objects.iter(), scenario.config.clone()).map_err(|e| {
+            ScenarioError {
+                location: scenario.source.clone(),
+                message: format!("building the cluster: {e}"),
+            }
+        })?;
+    let nodes = cluster.nodes.len();
+    let sim = ClusterSim::new(cluster, seed, DEFAULT_WATCH_LAG);
+    let engine = Engine::new(sim, seed).with_budget(EVENT_BUDGET);
+    let mut r = Runner {
+        engine,
+        served: BTreeMap::new(),
+        last: None,
+    };
+    let mut report = RunReport {
+        name: scenario.name.clone(),
+        description: scenario.description.clone(),
+        seed,
+        nodes,
+        steps: Vec::new(),
+        errors: Vec::new(),
+    };
+    r.serve_new();
+    let mut prev = SimTime::ZERO;
+    for (index, step) in scenario.steps.iter().enumerate() {
+        let want = match step.when {
+            When::At(t) => t,
+            When::After(d) => prev + d,
+        };
+        let t = want.max(r.engine.now());
+        if let Err(e) = r.engine.run_until(t) {
+            report.errors.push(e.to_string());
+            break;
+        }
+        r.serve_new();
+        let (what, status, details) = match r.step(t, &step.action) {
+            Ok(x) => x,
+            Err(e) => {
+                report.errors.push(e);
+                break;
+            }
+        };
+        report.steps.push(StepReport {
+            index,
+            time: t,
+            what,
+            status,
+            details,
+        });
+        prev = r.engine.now().max(t);
+    }
+    report.errors.extend(
+        r.engine
+            .world()
+            .errors
+            .iter()
+            .map(|(t, e)| format!("{t}: {e}")),
+    );
+    Ok(report)
+}
+
+type StepOutcome = (String, Status, Vec<String>);
+
+impl Runner {
+    /// Starts netexec in every running agnhost pod that has none yet.
+    fn serve_new(&mut self) {
+        let world = self.engine.world_mut();
+        let running: Vec<(String, sim_net::NetNsId)> = world
+            .cluster
+            .pods
+            .iter()
+            .map(|(k, p)| (k.clone(), p.sandbox.netns))
+            .collect();
+        self.served
+            .retain(|k, ns| running.iter().any(|(rk, rns)| rk == k && rns == ns));
+        for (key, ns) in running {
+            if self.served.contains_key(&key) {
+                continue;
+            }
+            let (pns, name) = key.split_once('/').expect("pod keys are ns/name");
+            let Some(pod) = world.cluster.store.get_as::<Pod>(pns, name) else {
+                continue;
+            };
+            if !runs_netexec(pod) {
+                continue;
+            }
+            for (proto, port) in [
+                (SocketProto::Tcp, NETEXEC_HTTP_PORT),
+                (SocketProto::Udp, NETEXEC_UDP_PORT),
+            ] {
+                let spec = ServerSpec {
+                    proto,
+                    port,
+                    service: Service::NetExec {
+                        hostname: name.to_string(),
+                    },
+                };
+                if let Err(e) = world.sim.serve(ns, spec) {
+                    world
+                        .errors
+                        .push((SimTime::ZERO, format!("netexec in {key}: {e}")));
+                }
+            }
+            self.served.insert(key, ns);
+        }
+    }
+
+    fn step(&mut self, t: SimTime, action: &Action) -> Result<StepOutcome, String> {
+        Ok(match action {
+            Action::Wait(d) => {
+                self.engine.run_until(t + *d).map_err(|e| e.to_string())?;
+                self.serve_new();
+                (format!("wait {d}"), Status::Done, Vec::new())
+            }
+            Action::Send(s) => self.send(t, s)?,
+            Action::Apply(o) => {
+                let key = o.key();
+                let what = format!("apply {} {}", key.kind, show_key(&key));
+                let store = &self.engine.world().cluster.store;
+                let change = match store.get(&key) {
+                    None => Change::Create((**o).clone()),
+                    // A pod's spec is immutable and its status the kubelet's: no update.
+                    Some(_) if key.kind == Kind::Pod => {
+                        return Ok((
+                            what,
+                            Status::Failed,
+                            vec!["the pod exists; delete it first".into()],
+                        ));
+                    }
+                    Some(_) => {
+                        let mut o = (**o).clone();
+                        o.metadata_mut().resource_version = None;
+                        Change::Update(o)
+                    }
+                };
+                self.api(t, change);
+                (what, Status::Done, Vec::new())
+            }
+            Action::Delete(key) => {
+                let what = format!("delete {} {}", key.kind, show_key(key));
+                if self.engine.world().cluster.store.get(key).is_none() {
+                    return Ok((what, Status::Failed, vec!["not found".into()]));
+                }
+                self.api(t, Change::Delete(key.clone()));
+                (what, Status::Done, Vec::new())
+            }
+            Action::Expect(checks) => self.expect(checks),
+            Action::Scale {
+                namespace,
+                deployment,
+                replicas,
+            } => {
+                let what = format!("scale deployment {namespace}/{deployment} to {replicas}");
+                let store = &self.engine.world().cluster.store;
+                let Some(d) = store.get_as::<Deployment>(namespace, deployment) else {
+                    return Ok((what, Status::Failed, vec!["no such deployment".into()]));
+                };
+                let mut d = d.clone();
+                d.spec.get_or_insert_with(Default::default).replicas = Some(*replicas);
+                d.metadata.resource_version = None;
+                self.api(t, Change::Update(Object::Deployment(d)));
+                (what, Status::Done, Vec::new())
+            }
+            Action::SetCondition {
+                namespace,
+                pod,
+                condition_type,
+                status,
+            } => {
+                let word = if *status { "True" } else { "False" };
+                let what =
+                    format!("set condition {condition_type}={word} on pod {namespace}/{pod}");
+                let store = &self.engine.world().cluster.store;
+                let Some(p) = store.get_as::<Pod>(namespace, pod) else {
+                    return Ok((what, Status::Failed, vec!["no such pod".into()]));
+                };
+                let mut p = p.clone();
+                let now = store.time_at(t);
+                set_pod_condition(&mut p, condition_type, *status, &now);
+                p.metadata.resource_version = None;
+                self.api(t, Change::Update(Object::Pod(p)));
+                (what, Status::Done, Vec::new())
+            }
+        })
+    }
+
+    fn api(&mut self, t: SimTime, change: Change) {
+        self.engine
+            .schedule_at(t, ClusterEvent::Api(Box::new(change)));
+    }
+
+    fn resolve(&self, to: &Target) -> Result<SocketAddrV4, String> {
+        let c = &self.engine.world().cluster;
+        match to {
+            Target::Ip(ip, port) => Ok(SocketAddrV4::new(*ip, *port)),
+            Target::Pod {
+                namespace,
+                name,
+                port,
+            } => c
+                .pods
+                .get(&format!("{namespace}/{name}"))
+                .map(|p| SocketAddrV4::new(p.ip, *port))
+                .ok_or_else(|| format!("pod {namespace}/{name} is not running")),
+            Target::Service {
+                namespace,
+                name,
+                port,
+            } => c
+                .store
+                .get_as::<KService>(namespace, name)
+                .and_then(|s| {
+                    s.spec
+                        .as_ref()?
+                        .cluster_ip
+                        .as_deref()?
+                        .parse::<Ipv4Addr>()
+                        .ok()
+                })
+                .map(|ip| SocketAddrV4::new(ip, *port))
+                .ok_or_else(|| format!("service {namespace}/{name} has no clusterIP")),
+        }
+    }
+
+    fn send(&mut self, t: SimTime, s: &Send) -> Result<StepOutcome, String> {
+        let (kind, proto, request) = match &s.kind {
+            SendKind::HttpGet(path) => (
+                format!("GET {path}"),
+                SocketProto::Tcp,
+                Request::HttpGet { path: path.clone() },
+            ),
+            SendKind::TcpConnect => ("TCP connect".into(), SocketProto::Tcp, Request::Connect),
+            SendKind::Udp(p) => (
+                format!("UDP {p:?}"),
+                SocketProto::Udp,
+                Request::Send {
+                    payload: p.as_bytes().to_vec(),
+                },
+            ),
+        };
+        let times = if s.count > 1 {
+            format!(" ×{}", s.count)
+        } else {
+            String::new()
+        };
+        let what = format!(
+            "send {}/{} → {} {kind}{times}",
+            s.from.0, s.from.1, s.to_text
+        );
+        self.last = None;
+        let from = format!("{}/{}", s.from.0, s.from.1);
+        let Some(ns) = self.engine.world().cluster.pod_netns(&from) else {
+            return Ok((
+                what,
+                Status::Failed,
+                vec![format!("pod {from} is not running")],
+            ));
+        };
+        let dst = match self.resolve(&s.to) {
+            Ok(d) => d,
+            Err(e) => return Ok((what, Status::Failed, vec![e])),
+        };
+        let mut attempts = Vec::new();
+        for _ in 0..s.count {
+            let at = self.engine.now().max(t);
+            let world = self.engine.world_mut();
+            world.sim.hops.clear();
+            let spec = ClientSpec {
+                proto,
+                dst,
+                request: request.clone(),
+                timeout: s.timeout,
+            };
+            let sched = world.sim.request(at, ns, spec);
+            let SimEvent::Request { id, .. } = &sched.event else {
+                unreachable!("NetSim::request schedules a Request");
+            };
+            let id = *id;
+            self.engine
+                .schedule_at(sched.at, ClusterEvent::Net(sched.event));
+            let result = loop {
+                if let Some(r) = self
+                    .engine
+                    .world()
+                    .sim
+                    .results()
+                    .into_iter()
+                    .find(|r| r.id == id)
+                {
+                    break r.clone();
+                }
+                if self.engine.step().map_err(|e| e.to_string())?.is_none() {
+                    return Err(format!("request {id} never finished"));
+                }
+            };
+            let world = self.engine.world();
+            let drop = if result.outcome.is_success() {
+                None
+            } else {
+                world
+                    .sim
+                    .hops
+                    .iter()
+                    .find(|h| matches!(h.verdict, Verdict::Drop(_)))
+                    .map(|h| {
+                        let mut s = format!(
+                            "{} {} {}: {}",
+                            h.netns,
+                            h.device.as_deref().unwrap_or("-"),
+                            h.point.as_str(),
+                            h.verdict
+                        );
+                        if !h.note.is_empty() {
+                            s.push_str(&format!(" ({})", h.note));
+                        }
+                        s
+                    })
+            };
+            attempts.push(Attempt {
+                outcome: result.outcome,
+                drop,
+            });
+        }
+        self.engine.world_mut().sim.hops.clear();
+        let mut by_outcome: BTreeMap<String, usize> = BTreeMap::new();
+        for a in &attempts {
+            *by_outcome.entry(a.outcome.to_string()).or_default() += 1;
+        }
+        let mut details: Vec<String> = vec![format!("to {dst}")];
+        details.extend(by_outcome.iter().map(|(o, n)| format!("{n}× {o}")));
+        let mut drops: BTreeSet<&str> = BTreeSet::new();
+        for a in &attempts {
+            if let Some(d) = &a.drop {
+                drops.insert(d);
+            }
+        }
+        details.extend(drops.iter().map(|d| format!("dropped at {d}")));
+        self.last = Some(attempts);
+        Ok((what, Status::Done, details))
+    }
+
+    fn expect(&self, checks: &[Check]) -> StepOutcome {
+        let mut what = Vec::new();
+        let mut details = Vec::new();
+        let mut ok = true;
+        for c in checks {
+            let (w, pass, detail) = self.check(c);
+            ok &= pass;
+            what.push(w);
+            details.push(format!("{} {detail}", if pass { "✓" } else { "✗" }));
+        }
+        let status = if ok { Status::Passed } else { Status::Failed };
+        (format!("expect {}", what.join(", ")), status, details)
+    }
+
+    /// One check: its summary, whether it held, and expected vs happened.
+    fn check(&self, c: &Check) -> (String, bool, String) {
+        let attempts = self.last.as_deref().unwrap_or_default();
+        let bodies: Vec<Option<String>> = attempts.iter().map(Attempt::body).collect();
+        let none = attempts.is_empty();
+        match c {
+            Check::Reachable(want) => {
+                let through = attempts.iter().filter(|a| a.outcome.is_success()).count();
+                let pass = !none
+                    && if *want {
+                        through == attempts.len()
+                    } else {
+                        through == 0
+                    };
+                let mut d = format!(
+                    "reachable: expected {want}, {through}/{} requests got through",
+                    attempts.len()
+                );
+                if let Some(a) = attempts.iter().find(|a| !a.outcome.is_success()) {
+                    d.push_str(&format!("; first failure: {}", a.outcome));
+                    if let Some(h) = &a.drop {
+                        d.push_str(&format!(", dropped at {h}"));
+                    }
+                }
+                (format!("reachable: {want}"), pass, d)
+            }
+            Check::Body(want) => {
+                let got: BTreeSet<String> = bodies.iter().map(show).collect();
+                let pass = !none && bodies.iter().all(|b| b.as_deref() == Some(want));
+                (
+                    format!("body: {want:?}"),
+                    pass,
+                    format!("body: expected {want:?}, got {}", join(&got)),
+                )
+            }
+            Check::ServedBy(want) => {
+                let got: BTreeSet<String> = bodies
+                    .iter()
+                    .map(|b| b.clone().unwrap_or_else(|| "<no answer>".into()))
+                    .collect();
+                let want_set: BTreeSet<String> = want.iter().cloned().collect();
+                let pass = !none && got == want_set && bodies.iter().all(Option::is_some);
+                (
+                    format!("servedBy: [{}]", want.join(", ")),
+                    pass,
+                    format!("servedBy: expected {}, got {}", join(&want_set), join(&got)),
+                )
+            }
+            Check::SourceIp(src) => {
+                let (label, want) = match src {
+                    SourceIp::Ip(ip) => (ip.to_string(), Some(*ip)),
+                    SourceIp::Pod { namespace, name } => {
+                        let key = format!("{namespace}/{name}");
+                        let ip = self.engine.world().cluster.pods.get(&key).map(|p| p.ip);
+                        (
+                            format!(
+                                "pod/{key} ({})",
+                                ip.map_or("not running".into(), |i| i.to_string())
+                            ),
+                            ip,
+                        )
+                    }
+                };
+                let seen: Vec<Option<Ipv4Addr>> = bodies
+                    .iter()
+                    .map(|b| {
+                        b.as_deref()
+                            .and_then(|b| b.parse::<SocketAddrV4>().ok())
+                            .map(|a| *a.ip())
+                    })
+                    .collect();
+                let got: BTreeSet<String> = seen
+                    .iter()
+                    .map(|s| s.map_or("<no /clientip answer>".into(), |i| i.to_string()))
+                    .collect();
+                let pass = !none && want.is_some() && seen.iter().all(|s| *s == want);
+                (
+                    format!("sourceIP: {label}"),
+                    pass,
+                    format!("sourceIP: expected {label}, server saw {}", join(&got)),
+                )
+            }
+            Check::Endpoints {
+                namespace,
+                service,
+                ready,
+                not_ready,
+            } => {
+                let ep = self
+                    .engine
+                    .world()
+                    .cluster
+                    .store
+                    .get_as::<Endpoints>(namespace, service);
+                let count = |f: fn(&k8s_openapi::api::core::v1::EndpointSubset) -> usize| {
+                    ep.map_or(0, |e| e.subsets.iter().flatten().map(f).sum())
+                };
+                let r = count(|s| s.addresses.as_ref().map_or(0, Vec::len));
+                let nr = count(|s| s.not_ready_addresses.as_ref().map_or(0, Vec::len));
+                let mut want = Vec::new();
+                if let Some(x) = ready {
+                    want.push(format!("ready {x}"));
+                }
+                if let Some(x) = not_ready {
+                    want.push(format!("notReady {x}"));
+                }
+                let pass = ep.is_some()
+                    && ready.is_none_or(|x| x == r)
+                    && not_ready.is_none_or(|x| x == nr);
+                let got = if ep.is_some() {
+                    format!("ready {r}, notReady {nr}")
+                } else {
+                    "no Endpoints object".into()
+                };
+                (
+                    format!("endpoints {namespace}/{service}: {}", want.join(", ")),
+                    pass,
+                    format!(
+                        "endpoints {namespace}/{service}: expected {}, got {got}",
+                        want.join(", ")
+                    ),
+                )
+            }
+        }
+    }
+}
+
+fn show_key(k: &ObjectKey) -> String {
+    if k.namespace.is_empty() {
+        k.name.clone()
+    } else {
+        format!("{}/{}", k.namespace, k.name)
+    }
+}
+
+fn show(b: &Option<String>) -> String {
+    b.as_ref()
+        .map_or("<no answer>".into(), |b| format!("{b:?}"))
+}
+
+fn join(s: &BTreeSet<String>) -> String {
+    format!("{{{}}}", s.iter().cloned().collect::<Vec<_>>().join(", "))
+}

@@ -1,0 +1,405 @@
+//! Steps validated: what each step does, with names and addresses parsed. Everything a user
+//! can get wrong in a step is refused here, before the cluster is built, with the step's
+//! index and field.
+
+use std::net::Ipv4Addr;
+
+use sim_core::{SimDuration, SimTime};
+use sim_net::socket::app::DEFAULT_CLIENT_TIMEOUT;
+
+use sim_k8s::manifest::{LoadOptions, load_str};
+use sim_k8s::object::{Kind, Object, ObjectKey};
+
+use super::file::{ConditionStatus, DeleteFile, ExpectFile, SendFile, StepFile};
+
+/// When a step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    At(SimTime),
+    After(SimDuration),
+}
+
+/// A step: when, and what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub when: When,
+    pub action: Action,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Send(Send),
+    Expect(Vec<Check>),
+    Scale {
+        namespace: String,
+        deployment: String,
+        replicas: i32,
+    },
+    SetCondition {
+        namespace: String,
+        pod: String,
+        condition_type: String,
+        status: bool,
+    },
+    Wait(SimDuration),
+    /// Create the object, or update it if it exists.
+    Apply(Box<Object>),
+    Delete(ObjectKey),
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Ip(Ipv4Addr, u16),
+    Pod {
+        namespace: String,
+        name: String,
+        port: u16,
+    },
+    Service {
+        namespace: String,
+        name: String,
+        port: u16,
+    },
+}
+
+/// What a client sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendKind {
+    HttpGet(String),
+    TcpConnect,
+    Udp(String),
+}
+
+/// `send`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Send {
+    pub from: (String, String),
+    pub to: Target,
+    /// The target as written, for reports.
+    pub to_text: String,
+    pub kind: SendKind,
+    pub count: u32,
+    pub timeout: SimDuration,
+}
+
+/// The address a server saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceIp {
+    Ip(Ipv4Addr),
+    Pod { namespace: String, name: String },
+}
+
+/// One check of an `expect` step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    Reachable(bool),
+    Body(String),
+    ServedBy(Vec<String>),
+    SourceIp(SourceIp),
+    Endpoints {
+        namespace: String,
+        service: String,
+        ready: Option<usize>,
+        not_ready: Option<usize>,
+    },
+}
+
+impl Check {
+    /// Whether the check is about the last `send`'s requests.
+    pub fn needs_send(&self) -> bool {
+        !matches!(self, Check::Endpoints { .. })
+    }
+}
+
+/// A step that cannot be run as written: which field, what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepError {
+    pub field: String,
+    pub message: String,
+}
+
+fn err(field: &str, message: impl Into<String>) -> StepError {
+    StepError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// `NAMESPACE/NAME`.
+pub fn ns_name(field: &str, s: &str) -> Result<(String, String), StepError> {
+    match s.split_once('/') {
+        Some((ns, n)) if !ns.is_empty() && !n.is_empty() && !n.contains('/') => {
+            Ok((ns.into(), n.into()))
+        }
+        _ => Err(err(field, format!("{s:?}: expected NAMESPACE/NAME"))),
+    }
+}
+
+fn port(field: &str, whole: &str, p: &str) -> Result<u16, StepError> {
+    p.parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| err(field, format!("{whole:?}: {p:?} is not a port (1-65535)")))
+}
+
+/// `IP:PORT`, `pod/NAMESPACE/NAME:PORT` or `svc/NAME.NAMESPACE:PORT`.
+pub fn target(field: &str, s: &str) -> Result<Target, StepError> {
+    let expected = "expected IP:PORT, pod/NAMESPACE/NAME:PORT or svc/NAME.NAMESPACE:PORT";
+    let Some((host, p)) = s.rsplit_once(':') else {
+        return Err(err(field, format!("{s:?}: no port; {expected}")));
+    };
+    let port = port(field, s, p)?;
+    if let Some(rest) = host.strip_prefix("pod/") {
+        let (namespace, name) =
+            ns_name(field, rest).map_err(|_| err(field, format!("{s:?}: {expected}")))?;
+        return Ok(Target::Pod {
+            namespace,
+            name,
+            port,
+        });
+    }
+    if let Some(rest) = host.strip_prefix("svc/") {
+        return match rest.split_once('.') {
+            Some((name, ns)) if !name.is_empty() && !ns.is_empty() => Ok(Target::Service {
+                namespace: ns.into(),
+                name: name.into(),
+                port,
+            }),
+            _ => Err(err(field, format!("{s:?}: {expected}"))),
+        };
+    }
+    host.parse()
+        .map(|ip| Target::Ip(ip, port))
+        .map_err(|_| err(field, format!("{s:?}: {expected}")))
+}
+
+fn send(s: &SendFile) -> Result<Send, StepError> {
+    let from = ns_name("send.from", &s.from)?;
+    let to = target("send.to", &s.to)?;
+    let kinds = [s.http_get.is_some(), s.tcp_connect, s.udp.is_some()];
+    let kind = match (kinds.iter().filter(|k| **k).count(), &s.http_get, &s.udp) {
+        (1, Some(path), _) => {
+            if !path.starts_with('/') {
+                return Err(err(
+                    "send.httpGet",
+                    format!("{path:?}: expected a path starting with /"),
+                ));
+            }
+            SendKind::HttpGet(path.clone())
+        }
+        (1, _, Some(payload)) => SendKind::Udp(payload.clone()),
+        (1, _, _) => SendKind::TcpConnect,
+        _ => {
+            return Err(err(
+                "send",
+                "expected exactly one of httpGet: PATH, tcpConnect: true, udp: PAYLOAD",
+            ));
+        }
+    };
+    let count = s.count.unwrap_or(1);
+    if count == 0 {
+        return Err(err("send.count", "expected at least 1"));
+    }
+    Ok(Send {
+        from,
+        to,
+        to_text: s.to.clone(),
+        kind,
+        count,
+        timeout: s.timeout.unwrap_or(DEFAULT_CLIENT_TIMEOUT),
+    })
+}
+
+fn expect(e: &ExpectFile) -> Result<Vec<Check>, StepError> {
+    let mut checks = Vec::new();
+    if let Some(r) = e.reachable {
+        checks.push(Check::Reachable(r));
+    }
+    if let Some(b) = &e.body {
+        checks.push(Check::Body(b.clone()));
+    }
+    if let Some(s) = &e.served_by {
+        let mut s = s.clone();
+        s.sort();
+        s.dedup();
+        checks.push(Check::ServedBy(s));
+    }
+    if let Some(ip) = &e.source_ip {
+        let src = match ip.strip_prefix("pod/") {
+            Some(rest) => {
+                let (namespace, name) = ns_name("expect.sourceIP", rest)?;
+                SourceIp::Pod { namespace, name }
+            }
+            None => SourceIp::Ip(ip.parse().map_err(|_| {
+                err(
+                    "expect.sourceIP",
+                    format!("{ip:?}: expected an IPv4 address or pod/NAMESPACE/NAME"),
+                )
+            })?),
+        };
+        checks.push(Check::SourceIp(src));
+    }
+    if let Some(ep) = &e.endpoints {
+        let (namespace, service) = ns_name("expect.endpoints.service", &ep.service)?;
+        if ep.ready.is_none() && ep.not_ready.is_none() {
+            return Err(err(
+                "expect.endpoints",
+                "expected ready: N and/or notReady: N",
+            ));
+        }
+        checks.push(Check::Endpoints {
+            namespace,
+            service,
+            ready: ep.ready,
+            not_ready: ep.not_ready,
+        });
+    }
+    if checks.is_empty() {
+        return Err(err(
+            "expect",
+            "expected at least one of reachable, body, servedBy, sourceIP, endpoints",
+        ));
+    }
+    Ok(checks)
+}
+
+fn apply(v: &serde_json::Value) -> Result<Object, StepError> {
+    let json = serde_json::to_string_pretty(v).expect("plain JSON");
+    let m = load_str("apply", &json, &LoadOptions::default()).map_err(|e| {
+        let text = e.to_string();
+        let inner = text
+            .strip_prefix("apply:")
+            .and_then(|rest| rest.splitn(3, ':').nth(2))
+            .map_or(text.as_str(), str::trim_start)
+            .to_string();
+        err("apply", inner)
+    })?;
+    let mut objects = m.objects();
+    match (objects.next(), objects.next()) {
+        (Some(o), None) => Ok(o.clone()),
+        _ => Err(err("apply", "expected one Kubernetes object")),
+    }
+}
+
+fn delete(d: &DeleteFile) -> Result<ObjectKey, StepError> {
+    let Some(kind) = Kind::ALL.into_iter().find(|k| k.as_str() == d.kind) else {
+        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        return Err(err(
+            "delete.kind",
+            format!("{:?}: expected one of {}", d.kind, known.join(", ")),
+        ));
+    };
+    if kind.namespaced() {
+        let (ns, name) = ns_name("delete.name", &d.name)?;
+        Ok(ObjectKey::new(kind, ns, name))
+    } else if d.name.is_empty() || d.name.contains('/') {
+        Err(err(
+            "delete.name",
+            format!("{:?}: expected the {kind}'s NAME", d.name),
+        ))
+    } else {
+        Ok(ObjectKey::cluster(kind, d.name.clone()))
+    }
+}
+
+/// Validates one step as written.
+pub fn validate(s: &StepFile) -> Result<Step, StepError> {
+    let when = match (s.at, s.after) {
+        (Some(_), Some(_)) => return Err(err("at", "expected at: or after:, not both")),
+        (Some(at), None) => When::At(SimTime::ZERO + at),
+        (None, after) => When::After(after.unwrap_or(SimDuration::ZERO)),
+    };
+    let set = [
+        s.send.is_some(),
+        s.expect.is_some(),
+        s.scale.is_some(),
+        s.set_condition.is_some(),
+        s.wait.is_some(),
+        s.apply.is_some(),
+        s.delete.is_some(),
+    ];
+    if set.iter().filter(|x| **x).count() != 1 {
+        return Err(err(
+            "",
+            "expected exactly one of send, expect, scale, setCondition, wait, apply, delete",
+        ));
+    }
+    let action = if let Some(x) = &s.send {
+        Action::Send(send(x)?)
+    } else if let Some(x) = &s.expect {
+        Action::Expect(expect(x)?)
+    } else if let Some(x) = &s.scale {
+        let (namespace, deployment) = ns_name("scale.deployment", &x.deployment)?;
+        if x.replicas < 0 {
+            return Err(err("scale.replicas", "expected 0 or more"));
+        }
+        Action::Scale {
+            namespace,
+            deployment,
+            replicas: x.replicas,
+        }
+    } else if let Some(x) = &s.set_condition {
+        let (namespace, pod) = ns_name("setCondition.pod", &x.pod)?;
+        let status = match &x.status {
+            ConditionStatus::Bool(b) => *b,
+            ConditionStatus::Word(w) if w == "True" => true,
+            ConditionStatus::Word(w) if w == "False" => false,
+            ConditionStatus::Word(w) => {
+                return Err(err(
+                    "setCondition.status",
+                    format!("{w:?}: expected True or False"),
+                ));
+            }
+        };
+        if x.type_.is_empty() {
+            return Err(err("setCondition.type", "expected a condition type"));
+        }
+        Action::SetCondition {
+            namespace,
+            pod,
+            condition_type: x.type_.clone(),
+            status,
+        }
+    } else if let Some(x) = &s.apply {
+        Action::Apply(Box::new(apply(x)?))
+    } else if let Some(x) = &s.delete {
+        Action::Delete(delete(x)?)
+    } else {
+        Action::Wait(s.wait.expect("exactly one action is set"))
+    };
+    Ok(Step { when, action })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_in_their_three_forms() {
+        assert_eq!(
+            target("t", "10.244.1.2:8080").unwrap(),
+            Target::Ip("10.244.1.2".parse().unwrap(), 8080)
+        );
+        assert_eq!(
+            target("t", "pod/shop/web-1:80").unwrap(),
+            Target::Pod {
+                namespace: "shop".into(),
+                name: "web-1".into(),
+                port: 80
+            }
+        );
+        assert_eq!(
+            target("t", "svc/web.shop:80").unwrap(),
+            Target::Service {
+                namespace: "shop".into(),
+                name: "web".into(),
+                port: 80
+            }
+        );
+        assert!(target("t", "web:0").is_err());
+        assert!(target("t", "pod/web:80").is_err());
+        assert!(target("t", "10.0.0.1").is_err());
+    }
+}
