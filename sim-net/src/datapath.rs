@@ -38,6 +38,7 @@ use crate::device::{DeviceId, DeviceKind};
 use crate::hop::{DropReason, Hop, Point, Verdict};
 use crate::neigh::{BridgedResume, Queued, RETRANS_TIME, Resolution};
 use crate::netfilter::chain::Hook;
+use crate::netfilter::conntrack::{Direction, EntryId};
 use crate::netfilter::eval::Physdev;
 use crate::netfilter::hooks::{HookIfaces, NfSkb};
 use crate::netns::{NetNsId, SocketProto};
@@ -96,6 +97,10 @@ pub struct Effects<'r> {
     pub delivered: Vec<Delivered>,
     /// Frames seen on devices, when capturing: (device, inbound?, bytes).
     pub captured: Option<Vec<(DeviceId, bool, Vec<u8>)>>,
+    /// Locally generated packets netfilter dropped or rejected in OUTPUT or POSTROUTING,
+    /// as (namespace, tag): in Linux that verdict reaches the sending socket at once
+    /// (`ip_local_out` returns `-EPERM`, which `sendmsg` of a datagram returns).
+    pub local_out_refused: Vec<(NetNsId, u32)>,
     next_tag: u32,
 }
 
@@ -109,6 +114,7 @@ impl<'r> Effects<'r> {
             hops: Vec::new(),
             delivered: Vec::new(),
             captured: None,
+            local_out_refused: Vec::new(),
             next_tag,
         }
     }
@@ -1147,7 +1153,8 @@ impl Network {
                 format!("no route to {}", s.dst),
             );
             if forwarding {
-                self.icmp_error(ns, &pkt, ICMP_NET_UNREACH, [0; 4], fx);
+                let ct = skb.ct.map(|(id, dir, _)| (id, dir));
+                self.icmp_error_ct(ns, &pkt, ICMP_NET_UNREACH, [0; 4], ct, fx);
             }
             return;
         };
@@ -1161,7 +1168,8 @@ impl Network {
                 format!("{} route {}", route.kind, route.dst),
             );
             if let (Some(icmp), true) = (icmp, forwarding) {
-                self.icmp_error(ns, &pkt, icmp, [0; 4], fx);
+                let ct = skb.ct.map(|(id, dir, _)| (id, dir));
+                self.icmp_error_ct(ns, &pkt, icmp, [0; 4], ct, fx);
             }
             return;
         }
@@ -1199,7 +1207,8 @@ impl Network {
                 Verdict::Drop(DropReason::TtlExceeded),
                 format!("ttl {}", s.ttl),
             );
-            return self.icmp_error(ns, &pkt, ICMP_TIME_EXCEEDED, [0; 4], fx);
+            let ct = skb.ct.map(|(id, dir, _)| (id, dir));
+            return self.icmp_error_ct(ns, &pkt, ICMP_TIME_EXCEEDED, [0; 4], ct, fx);
         }
         let out = route.dev.expect("unicast routes have a device");
         let mtu = self.device(out).mtu as usize;
@@ -1223,7 +1232,8 @@ impl Network {
             );
             if s.dont_frag {
                 let [m0, m1] = (mtu as u16).to_be_bytes();
-                self.icmp_error(ns, &pkt, ICMP_FRAG_NEEDED, [0, 0, m0, m1], fx);
+                let ct = skb.ct.map(|(id, dir, _)| (id, dir));
+                self.icmp_error_ct(ns, &pkt, ICMP_FRAG_NEEDED, [0, 0, m0, m1], ct, fx);
             }
             return;
         }
@@ -1278,6 +1288,7 @@ impl Network {
             Some(out),
             fx,
         ) {
+            fx.local_out_refused.push((ns, tag));
             return;
         }
         self.neigh_output(out, nexthop, pkt, tag, fx);
@@ -1438,6 +1449,19 @@ impl Network {
         s: &Ipv4Summary,
         fx: &mut Effects<'_>,
     ) {
+        self.tcp_reset_nat(dev, pkt, s, None, fx);
+    }
+
+    /// [`Network::tcp_reset`] for a packet of connection `ct` (in direction `dir`): the RST
+    /// travels the other way and is rewritten through the connection's NAT bindings.
+    pub(crate) fn tcp_reset_nat(
+        &mut self,
+        dev: DeviceId,
+        pkt: &[u8],
+        s: &Ipv4Summary,
+        ct: Option<(EntryId, Direction)>,
+        fx: &mut Effects<'_>,
+    ) {
         let ns = self.device(dev).ns;
         let seg = &pkt[s.header_len..s.total_len];
         let Some((sport, dport)) = s.ports else {
@@ -1467,8 +1491,17 @@ impl Network {
             )
         };
         let t = fx.new_tag();
-        let rst = self.new_ipv4(ns, s.dst, s.src, IpProtocol::Tcp, &body);
-        self.dev_hop(fx, t, dev, Point::Local, Verdict::Pass, "tcp reset sent");
+        let mut rst = self.new_ipv4(ns, s.dst, s.src, IpProtocol::Tcp, &body);
+        let mut note = String::from("tcp reset sent");
+        if let Some((id, dir)) = ct
+            && self.netns(ns).netfilter.attach_reply(id, dir, &mut rst)
+        {
+            note = format!(
+                "tcp reset sent, as its connection's reply: {}",
+                packet::describe_ipv4(&rst)
+            );
+        }
+        self.dev_hop(fx, t, dev, Point::Local, Verdict::Pass, note);
         fx.now_job(t, Work::Output { ns, packet: rst });
     }
 
@@ -1527,6 +1560,7 @@ impl Network {
             Some(out),
             fx,
         ) {
+            fx.local_out_refused.push((ns, tag));
             return;
         }
         let (out, nexthop) = match packet::parse_ipv4(&pkt) {
@@ -1550,6 +1584,7 @@ impl Network {
             Some(out),
             fx,
         ) {
+            fx.local_out_refused.push((ns, tag));
             return;
         }
         self.neigh_output(out, nexthop, pkt, tag, fx);
@@ -1633,6 +1668,22 @@ impl Network {
         rest: [u8; 4],
         fx: &mut Effects<'_>,
     ) {
+        self.icmp_error_ct(ns, offending, (t, c), rest, None, fx);
+    }
+
+    /// [`Network::icmp_error`] about a packet of connection `ct`: the error is attached to it
+    /// (`icmp_glue_bits` calls `nf_ct_attach`), so NAT rewrites it as the connection's reply —
+    /// found by the kernel differential tests: a REJECT of a DNATed packet reaches the client
+    /// as "port unreachable" from the Service, about the packet it sent.
+    pub(crate) fn icmp_error_ct(
+        &mut self,
+        ns: NetNsId,
+        offending: &[u8],
+        (t, c): (u8, u8),
+        rest: [u8; 4],
+        ct: Option<(EntryId, Direction)>,
+        fx: &mut Effects<'_>,
+    ) {
         let Some(s) = packet::parse_ipv4(offending) else {
             return;
         };
@@ -1662,7 +1713,10 @@ impl Network {
         };
         let quote = &offending[..offending.len().min(ICMP_QUOTE_MAX)];
         let body = packet::icmp(t, c, rest, quote);
-        let err = self.new_ipv4(ns, src, s.src, IpProtocol::Icmp, &body);
+        let mut err = self.new_ipv4(ns, src, s.src, IpProtocol::Icmp, &body);
+        if let Some((id, dir)) = ct {
+            self.netns(ns).netfilter.attach_reply(id, dir, &mut err);
+        }
         let tag = fx.new_tag();
         let what = packet::describe_ipv4(&err);
         self.hop(

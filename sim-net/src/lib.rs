@@ -23,6 +23,7 @@
 //! | [`topology`] | ready-made topologies (one bridge; two nodes routed or over VXLAN) |
 //! | [`dump`] | `ip addr`, `ip route`, `ip neigh`, `bridge fdb` text |
 //! | [`dot`] | the topology as Graphviz DOT (petgraph) |
+//! | `emulate` | (feature `emulate`) the topology in real network namespaces; kernel differential tests |
 //!
 //! Not yet modelled: IPv6 forwarding, IPv4 fragmentation.
 
@@ -32,6 +33,8 @@ pub mod datapath;
 pub mod device;
 pub mod dot;
 pub mod dump;
+#[cfg(feature = "emulate")]
+pub mod emulate;
 pub mod error;
 pub mod hop;
 pub mod link;

@@ -4,7 +4,8 @@
 //! Modelled states: INCOMPLETE (request sent, packets queued), REACHABLE (confirmed by a reply
 //! or by a request from the neighbour), STALE (older than `reachable_time`, still used),
 //! FAILED (no answer after `mcast_solicit` requests `retrans_time` apart; queued packets are
-//! dropped and their senders told "host unreachable") and PERMANENT (static entries).
+//! dropped and their senders told "host unreachable"; the next packet starts over) and
+//! PERMANENT (static entries).
 //! Simplified: STALE entries are used without the DELAY/PROBE re-confirmation; reachable_time
 //! is the base value, not the kernel's random 0.5–1.5× of it. NDP for IPv6 comes later.
 
@@ -132,7 +133,17 @@ impl NeighTable {
                     e.queue.push(packet);
                     Resolution::Queued
                 }
-                (NeighState::Failed, _) => Resolution::Failed,
+                // `__neigh_event_send`: a FAILED entry is not a verdict for the next packet; it
+                // starts resolving again (INCOMPLETE, fresh probes). Found by the kernel
+                // differential tests: the model answered "host unreachable" at once.
+                (NeighState::Failed, _) => {
+                    e.state = NeighState::Incomplete;
+                    e.mac = None;
+                    e.updated = now;
+                    e.probes = 1;
+                    e.queue = vec![packet];
+                    Resolution::QueuedSendRequest
+                }
                 (_, Some(mac)) => Resolution::Ready(mac),
                 (_, None) => Resolution::Failed,
             },
@@ -295,7 +306,12 @@ mod tests {
             panic!("the third timeout fails the entry");
         };
         assert_eq!(dropped.len(), 1);
-        assert_eq!(t.resolve(SimTime::ZERO, d, ip, q(2)), Resolution::Failed);
+        let e = t.entries().next().unwrap().2;
+        assert_eq!(e.state(SimTime::ZERO), NeighState::Failed);
+        // The next packet starts a new resolution, as Linux does (not an instant failure).
+        let later = SimTime::ZERO + SimDuration::from_secs(4);
+        assert_eq!(t.resolve(later, d, ip, q(2)), Resolution::QueuedSendRequest);
+        assert_eq!(t.retransmit(later, d, ip), Some(Ok(())));
     }
 
     #[test]

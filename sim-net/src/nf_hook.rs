@@ -154,7 +154,14 @@ impl Network {
                     Verdict::Drop(DropReason::Rejected),
                     why,
                 );
-                self.nf_reject(ns, at, with, pkt, fx);
+                // br_netfilter's info stays on a packet that came in through a bridge port,
+                // also once it is routed (`nf_bridge_info_exists`).
+                let bridged = ifs.physdev.is_some() || skb.prerouting_done;
+                self.nf_reject(ns, at, with, pkt, skb, bridged, fx);
+                if let Some((id, _, _)) = skb.ct {
+                    // Kept for the RST (see `Netfilter::hook`); a no-op if confirmed.
+                    self.netns_mut(ns).netfilter.conntrack.discard(id);
+                }
                 false
             }
             HookVerdict::Conntrack(d) => {
@@ -174,12 +181,34 @@ impl Network {
 
     /// The REJECT target (`nf_send_unreach`, `nf_send_reset`): never about an ICMP error or a
     /// RST, as the kernel refuses those.
+    ///
+    /// The answer — the RST of `--reject-with tcp-reset`, or the ICMP error — carries the
+    /// rejected packet's connection (`nf_ct_attach`, as RELATED in the reply direction), so
+    /// NAT rewrites it like a reply: a client whose SYN was DNATed gets the RST, or the port
+    /// unreachable about the packet it sent, from the address it connected to. Here the answer
+    /// is rewritten through the connection's bindings when it is built
+    /// ([`Netfilter::attach_reply`](crate::netfilter::Netfilter::attach_reply); found by the
+    /// kernel differential tests: both used to leave with the backend's address and the client
+    /// never took them). Simplified: the kernel would also consult the nat POSTROUTING chain
+    /// for it when the connection had no source binding yet.
+    ///
+    /// A packet that came in through a bridge port with br_netfilter on is different, bridged
+    /// or routed on: `nf_send_reset` sends its RST straight out of that port, MAC addresses
+    /// swapped, through no routing and no NAT — so after DNAT the client gets a RST from the
+    /// backend's address, which it ignores (also found by the differential tests: a pod's
+    /// connection to a Service whose endpoint a FORWARD rule rejects with tcp-reset times
+    /// out). The model keeps the addresses as they are but sends the RST as a local packet
+    /// (routing, OUTPUT, POSTROUTING), which reaches the same port when the client is on the
+    /// bridge.
+    #[allow(clippy::too_many_arguments)]
     fn nf_reject(
         &mut self,
         ns: NetNsId,
         at: Option<DeviceId>,
         with: RejectWith,
         pkt: &[u8],
+        skb: &NfSkb,
+        bridged: bool,
         fx: &mut Effects<'_>,
     ) {
         let Some(s) = packet::parse_ipv4(pkt) else {
@@ -189,7 +218,8 @@ impl Network {
             RejectWith::TcpReset => {
                 if s.protocol == IpProtocol::Tcp {
                     let dev = at.unwrap_or(self.netns(ns).devices[0]);
-                    self.tcp_reset(dev, pkt, &s, fx);
+                    let ct = skb.ct.filter(|_| !bridged).map(|(id, dir, _)| (id, dir));
+                    self.tcp_reset_nat(dev, pkt, &s, ct, fx);
                 }
                 return;
             }
@@ -201,6 +231,7 @@ impl Network {
             RejectWith::IcmpHostProhibited => 10,
             RejectWith::IcmpAdminProhibited => 13,
         };
-        self.icmp_error(ns, pkt, (3, code), [0; 4], fx);
+        let ct = skb.ct.map(|(id, dir, _)| (id, dir));
+        self.icmp_error_ct(ns, pkt, (3, code), [0; 4], ct, fx);
     }
 }

@@ -111,6 +111,11 @@ impl RoutingTable {
             .min_by_key(|r| (std::cmp::Reverse(r.dst.prefix_len()), r.metric))
     }
 
+    /// Routes in the order they were added (the order to replay them in).
+    pub fn iter(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter()
+    }
+
     /// Routes in `ip route show` order: by destination, then metric.
     pub fn sorted(&self) -> Vec<&Route> {
         let mut v: Vec<&Route> = self.routes.iter().collect();

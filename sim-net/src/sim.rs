@@ -179,6 +179,17 @@ impl NetSim {
     /// Runs one job of the packet path; packets delivered to namespaces with a stack go to it.
     fn packet<E: From<SimEvent>>(&mut self, ctx: &mut Ctx<'_, E>, job: Job) {
         let now = ctx.now();
+        // A datagram from a local socket: a netfilter verdict against it on the way out
+        // fails the send (see `Effects::local_out_refused`).
+        let datagram = match &job.work {
+            Work::Output { ns, packet } if self.stacks.contains_key(ns) => {
+                crate::packet::parse_ipv4(packet)
+                    .filter(|s| s.protocol == smoltcp::wire::IpProtocol::Udp)
+                    .and_then(|s| s.ports)
+                    .map(|(sport, _)| (*ns, job.tag, sport))
+            }
+            _ => None,
+        };
         let mut fx = Effects::new(now, Clock::Timed, &mut self.rng, self.next_tag);
         if self.capture.is_some() {
             fx.captured = Some(Vec::new());
@@ -190,6 +201,7 @@ impl NetSim {
             hops,
             delivered,
             captured,
+            local_out_refused,
             ..
         } = fx;
         if let (Some(cap), Some(frames)) = (&mut self.capture, captured) {
@@ -221,6 +233,13 @@ impl NetSim {
             self.hops.extend(hops);
         }
         let mut woken = Vec::new();
+        if let Some((ns, tag, sport)) = datagram
+            && local_out_refused.contains(&(ns, tag))
+            && let Some((stack, _)) = self.stacks.get_mut(&ns)
+        {
+            stack.send_refused(sport, now);
+            woken.push(ns);
+        }
         for d in delivered {
             if let Some((stack, _)) = self.stacks.get_mut(&d.ns) {
                 stack.receive(d.packet.clone(), now);

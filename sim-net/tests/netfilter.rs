@@ -403,7 +403,7 @@ fn a_full_conntrack_table_drops_new_connections() {
         .netns_mut(t.node1)
         .netfilter
         .restore(
-            "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n",
+            "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n",
             RestoreOptions::default(),
         )
         .unwrap();
@@ -460,4 +460,115 @@ fn a_full_conntrack_table_drops_new_connections() {
     assert_eq!(by_id(0).outcome, Outcome::Reply(vec![7; 20_000]));
     assert_eq!(by_id(1).outcome, Outcome::Reply(vec![7; 10]));
     assert!(by_id(1).elapsed() >= SimDuration::from_secs(1));
+}
+
+/// `-I FORWARD` (or any chain) in `ns`, keeping the rest.
+fn insert(c: &mut Cluster, ns: NetNsId, rule: &str) {
+    c.sim
+        .net
+        .netns_mut(ns)
+        .netfilter
+        .restore(
+            &format!("*filter\n{rule}\nCOMMIT\n"),
+            RestoreOptions {
+                noflush: true,
+                counters: false,
+            },
+        )
+        .unwrap();
+}
+
+// The cases below were found by the kernel differential tests (tests/kernel_difftest.rs,
+// fixtures in tests/fixtures/difftest/); here they are pinned in the simulator alone.
+
+#[test]
+fn a_tcp_reset_reject_after_dnat_answers_from_the_service_unless_the_packet_was_bridged() {
+    let reset =
+        "-I FORWARD -d 10.244.2.3/32 -p tcp -m tcp --dport 8080 -j REJECT --reject-with tcp-reset";
+    // node-2's root namespace reaches node-1's NodePort over a NIC: node-1's RST carries the
+    // SYN's connection and leaves un-DNATed, from the NodePort: refused.
+    let mut c = cluster(&["10.244.2.3"], false);
+    let (node1, node2) = (c.node1, c.node2);
+    insert(&mut c, node1, reset);
+    let (results, _) = run(c, vec![(node2, get("192.168.0.11:30080", "/"))]);
+    assert_eq!(results[0].outcome, Outcome::Refused);
+    // pod-a's SYN came in through a bridge port (br_netfilter): the RST goes straight back
+    // out of that port without NAT, from the backend's address, and the client ignores it.
+    let mut c = cluster(&["10.244.2.3"], false);
+    let (a, node1) = (c.t_pod_a, c.node1);
+    insert(&mut c, node1, reset);
+    let (results, world) = run(c, vec![(a, get(&format!("{VIP}:80"), "/"))]);
+    assert_eq!(results[0].outcome, Outcome::TimedOut);
+    assert!(
+        world
+            .hops
+            .iter()
+            .any(|h| h.netns == "pod-a" && h.note.contains("10.244.2.3:8080 > 10.244.1.2")),
+        "the RST reached pod-a from the backend's address"
+    );
+}
+
+#[test]
+fn a_refused_connect_sends_no_rst_and_a_filter_only_namespace_tracks_nothing() {
+    let mut c = cluster(&["10.244.2.3"], false);
+    let (a, node2) = (c.t_pod_a, c.node2);
+    // node-2: an empty nat table and a filter rule, neither of which needs conntrack.
+    c.sim
+        .net
+        .netns_mut(node2)
+        .netfilter
+        .restore(
+            "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -d 10.244.2.99/32 -j DROP\nCOMMIT\n\
+             *nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n",
+            RestoreOptions::default(),
+        )
+        .unwrap();
+    let (results, world) = run(
+        c,
+        vec![
+            (a, get("10.96.0.99:80", "/")),
+            (a, get("10.244.2.3:8080", "/hostname")),
+        ],
+    );
+    assert_eq!(results[0].outcome, Outcome::Refused);
+    assert_eq!(body(&results[1]), "pod-b");
+    // ICMP port unreachable aborts the SYN_SENT connection without a packet (tcp_v4_err).
+    assert!(
+        !world
+            .hops
+            .iter()
+            .any(|h| h.netns == "pod-a" && h.note.contains("TCP [R")),
+        "pod-a sent a RST"
+    );
+    assert_eq!(
+        world
+            .net
+            .netns(node2)
+            .netfilter
+            .conntrack
+            .dump(SimTime::from_nanos(100_000_000)),
+        "",
+        "no rule on node-2 needs conntrack, so the kernel does not track there"
+    );
+}
+
+#[test]
+fn a_datagram_rejected_on_its_way_out_fails_the_send_with_eperm() {
+    let mut c = cluster(&["10.244.2.3"], false);
+    let node1 = c.node1;
+    insert(
+        &mut c,
+        node1,
+        "-I OUTPUT -d 10.96.0.98/32 -p udp -m udp --dport 53 -j REJECT --reject-with icmp-port-unreachable",
+    );
+    let spec = ClientSpec {
+        proto: SocketProto::Udp,
+        dst: "10.96.0.98:53".parse().unwrap(),
+        request: Request::Send {
+            payload: b"x".to_vec(),
+        },
+        timeout: SimDuration::from_secs(1),
+    };
+    let (results, _) = run(c, vec![(node1, spec)]);
+    assert_eq!(results[0].outcome, Outcome::Unreachable { errno: "EPERM" });
 }

@@ -12,8 +12,13 @@
 //! The nat table sees only the first packet of a connection (`nf_nat_inet_fn`): its verdict
 //! becomes the connection's binding — or a null binding when no NAT rule matched — and every
 //! packet of the connection, in either direction, is then rewritten from conntrack. Packets
-//! conntrack finds INVALID skip NAT. Conntrack is on in a namespace once any table is loaded
-//! there (the kernel registers its hooks on demand), so namespaces without rules cost nothing.
+//! conntrack finds INVALID skip NAT. Conntrack runs in a namespace only while a rule there
+//! needs it ([`Ruleset::needs_conntrack`]: the kernel registers its hooks on demand, from the
+//! `checkentry` of the `conntrack`/`state` matches and the NAT and CONNMARK targets); without
+//! it no packet has a connection, and the nat table is not consulted at all (`nf_nat_inet_fn`
+//! accepts a packet without one). Found by the kernel differential tests: a namespace whose
+//! only rule is a FORWARD DROP has no conntrack entries. Namespaces without any table cost
+//! nothing.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
@@ -65,6 +70,9 @@ pub struct Netfilter {
     /// Rule and policy hits not yet folded into the ruleset's counters, per table and chain
     /// (index 0 the policy, n the n-th rule): counting a hit is then one hash lookup.
     hits: BTreeMap<TableName, HashMap<String, Vec<Counters>, BuildHasherDefault<DefaultHasher>>>,
+    /// Whether conntrack runs ([`Ruleset::needs_conntrack`]), for the ruleset generation
+    /// it was computed for.
+    tracking: Option<(u64, bool)>,
 }
 
 /// What netfilter keeps on a packet while it is in one namespace (`skb->mark`,
@@ -337,6 +345,31 @@ impl Netfilter {
         }
     }
 
+    /// `nf_ct_attach` for a packet the kernel makes in answer to one of connection `id`
+    /// travelling in `dir` (an ICMP error from `icmp_send`, a RST from REJECT): the answer
+    /// belongs to the connection, in the other direction, and NAT rewrites it at OUTPUT and
+    /// POSTROUTING as it would a reply — addresses, and an ICMP error's quoted packet.
+    /// Returns whether it changed anything.
+    ///
+    /// Only an entry that is not yet confirmed needs this: the answer to a packet dropped
+    /// before POSTROUTING (a REJECT, no route, TTL, MTU) would find no entry in the table. A
+    /// confirmed entry is found by conntrack at OUTPUT as usual, so it is left alone here. The
+    /// rewritten answer then meets OUTPUT's conntrack as a packet of no connection (the
+    /// kernel's stays attached, RELATED, to the dying entry).
+    pub fn attach_reply(&self, id: EntryId, dir: Direction, pkt: &mut [u8]) -> bool {
+        if self.conntrack.entry(id).is_none_or(|e| e.is_confirmed()) {
+            return false;
+        }
+        let before = pkt.to_vec();
+        let mut report = HookReport {
+            quiet: true,
+            ..HookReport::default()
+        };
+        self.rewrite(id, dir.opposite(), Manip::Dst, pkt, &mut report);
+        self.rewrite(id, dir.opposite(), Manip::Src, pkt, &mut report);
+        pkt != before.as_slice()
+    }
+
     /// Chooses the plain evaluator (`true`) or the indexed one (the default).
     pub fn set_linear(&mut self, linear: bool) {
         self.linear = linear;
@@ -366,6 +399,9 @@ impl Netfilter {
             return HookVerdict::Accept;
         }
         self.index.validate(self.generation);
+        if self.tracking.is_none_or(|(g, _)| g != self.generation) {
+            self.tracking = Some((self.generation, self.ruleset.needs_conntrack()));
+        }
         // Connections whose time is up are gone before this packet is looked up.
         if self.conntrack.next_expiry().is_some_and(|t| t <= now) {
             self.conntrack.expire(now);
@@ -388,7 +424,11 @@ impl Netfilter {
         mut steps: Option<&mut Vec<Step>>,
         report: &mut HookReport,
     ) -> HookVerdict {
+        let tracking = self.tracking.is_none_or(|(_, on)| on);
         for &stage in stages(hook) {
+            if !tracking && matches!(stage, Stage::Track | Stage::Nat(_) | Stage::Confirm) {
+                continue;
+            }
             let verdict = match stage {
                 Stage::Table(t) => self.run_table(
                     t,
@@ -433,7 +473,11 @@ impl Netfilter {
                 },
             };
             if let Some(v) = verdict {
+                // A REJECT keeps the connection for the answer it sends (`nf_ct_attach`); the
+                // caller discards it once the answer is built.
+                let keep = matches!(v, HookVerdict::Reject { .. });
                 if let Some((id, _, _)) = skb.ct
+                    && !keep
                     && self.conntrack.entry(id).is_some_and(|e| !e.is_confirmed())
                 {
                     self.conntrack.discard(id);

@@ -9,6 +9,12 @@
 //!   a random free port. The randomness is the namespace's named stream of the seed.
 //! - ICMP destination unreachable about a connection in SYN_SENT aborts it (`tcp_v4_err`),
 //!   and about a connected UDP socket fails it, with the errno `icmp_err_convert` gives.
+//! - A UDP client's socket is connected: it takes datagrams from its peer only. (Linux finds
+//!   no socket for a datagram from another address and answers port unreachable; here it is
+//!   dropped silently.) A datagram netfilter refuses on its way out fails the send with
+//!   EPERM, as `ip_local_out`'s verdict reaches `sendmsg`.
+//! - A connection still in SYN_SENT that an ICMP error aborts or its client gives up on goes
+//!   away without a packet (no RST), as in Linux.
 //! - Servers accept any number of connections: a pool of listening sockets is refilled after
 //!   each poll, so the backlog is never the bottleneck.
 //!
@@ -98,6 +104,8 @@ struct Client {
     sent: usize,
     inbuf: Vec<u8>,
     done: bool,
+    /// The socket was dropped without a word (a connect that never completed).
+    released: bool,
 }
 
 /// The sockets and processes of one namespace.
@@ -250,6 +258,7 @@ impl LocalStack {
             sent: 0,
             inbuf: Vec::new(),
             done: false,
+            released: false,
         });
         Ok(())
     }
@@ -278,6 +287,22 @@ impl LocalStack {
         self.queues.rx.push_back(pkt);
     }
 
+    /// Netfilter dropped or rejected a datagram this namespace's UDP client on `local_port`
+    /// sent, in OUTPUT or POSTROUTING: `sendmsg` fails with EPERM (Linux's `ip_local_out`
+    /// returns the verdict to the caller). Found by the kernel differential tests: a node's
+    /// UDP request to a Service without endpoints (kube-proxy REJECTs it in OUTPUT) fails
+    /// with EPERM, not with the ICMP error the REJECT also sends.
+    pub fn send_refused(&mut self, local_port: u16, now: SimTime) {
+        let Some(i) = self.clients.iter().position(|c| {
+            !c.done && c.spec.proto == SocketProto::Udp && c.local.port() == local_port
+        }) else {
+            return;
+        };
+        self.finish(i, now, Outcome::Unreachable { errno: "EPERM" });
+        let handle = self.clients[i].handle;
+        self.sockets.get_mut::<udp::Socket>(handle).close();
+    }
+
     fn icmp_error(&mut self, proto: SocketProto, local_port: u16, code: u8, now: SimTime) {
         let outcome = match code {
             3 => Outcome::Refused,
@@ -302,9 +327,21 @@ impl LocalStack {
             return;
         };
         self.finish(i, now, outcome);
-        let handle = self.clients[i].handle;
         if proto == SocketProto::Tcp {
-            self.sockets.get_mut::<tcp::Socket>(handle).abort();
+            // `tcp_v4_err` on a connection in SYN_SENT: `tcp_done`, nothing sent.
+            self.release(i);
+        }
+    }
+
+    /// Drops client `i`'s TCP socket without sending anything: what Linux does to a
+    /// connection still in SYN_SENT that an ICMP error aborts (`tcp_done`) or its process
+    /// closes (`tcp_close`: SYN_SENT goes straight to CLOSE, no FIN, no RST). smoltcp's
+    /// `abort`/`close` would send a RST from there.
+    fn release(&mut self, i: usize) {
+        let c = &mut self.clients[i];
+        if !c.released {
+            self.sockets.remove(c.handle);
+            c.released = true;
         }
     }
 
@@ -376,7 +413,16 @@ impl LocalStack {
         let handle = c.handle;
         if now >= c.deadline {
             match c.spec.proto {
-                SocketProto::Tcp => self.sockets.get_mut::<tcp::Socket>(handle).abort(),
+                SocketProto::Tcp => {
+                    let sock = self.sockets.get_mut::<tcp::Socket>(handle);
+                    if sock.state() == tcp::State::SynSent {
+                        self.release(i);
+                    } else {
+                        // Simplified: Linux's close() would send a FIN (a RST only with
+                        // unread data); the client gives up with a RST.
+                        sock.abort();
+                    }
+                }
                 SocketProto::Udp => self.sockets.get_mut::<udp::Socket>(handle).close(),
             }
             self.finish(i, now, Outcome::TimedOut);
@@ -384,13 +430,23 @@ impl LocalStack {
         }
         if c.spec.proto == SocketProto::Udp {
             let sock = self.sockets.get_mut::<udp::Socket>(handle);
-            let Ok((data, _)) = sock.recv() else {
-                return false;
-            };
-            let outcome = Outcome::Reply(data.to_vec());
-            sock.close();
-            self.finish(i, now, outcome);
-            return true;
+            let mut progress = false;
+            loop {
+                let Ok((data, meta)) = sock.recv() else {
+                    return progress;
+                };
+                // A connected socket (agnhost's `net.Dial("udp")`) takes datagrams from its
+                // peer only: an answer that comes back from another address (a DNATed
+                // request answered around the NAT) is not a reply.
+                if endpoint_v4(meta.endpoint) != c.spec.dst {
+                    progress = true;
+                    continue;
+                }
+                let outcome = Outcome::Reply(data.to_vec());
+                sock.close();
+                self.finish(i, now, outcome);
+                return true;
+            }
         }
         let sock = self.sockets.get_mut::<tcp::Socket>(handle);
         let mut progress = false;
@@ -460,6 +516,9 @@ impl LocalStack {
     fn reap(&mut self) {
         let sockets = &mut self.sockets;
         self.clients.retain(|c| {
+            if c.released {
+                return false;
+            }
             let closed = !c.done
                 || match c.spec.proto {
                     SocketProto::Tcp => {
