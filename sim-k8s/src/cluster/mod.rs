@@ -680,14 +680,7 @@ fn run_workloads(store: &mut Store) -> Result<(), ClusterError> {
         }
     }
     for pod in owned {
-        let key = ObjectKey::new(
-            Kind::Pod,
-            pod.metadata.namespace.clone().unwrap_or_default(),
-            pod.metadata.name.clone().unwrap_or_default(),
-        );
-        if store.get(&key).is_none() {
-            store.create(T0, Object::Pod(pod))?;
-        }
+        create_missing(store, Object::Pod(pod))?;
     }
     let deployments: Vec<_> = store
         .creation_order(Kind::Deployment)
@@ -698,14 +691,7 @@ fn run_workloads(store: &mut Store) -> Result<(), ClusterError> {
         })
         .collect();
     for rs in deployments {
-        let key = ObjectKey::new(
-            Kind::ReplicaSet,
-            rs.metadata.namespace.clone().unwrap_or_default(),
-            rs.metadata.name.clone().unwrap_or_default(),
-        );
-        if store.get(&key).is_none() {
-            store.create(T0, Object::ReplicaSet(rs))?;
-        }
+        create_missing(store, Object::ReplicaSet(rs))?;
     }
     let sets: Vec<_> = store
         .creation_order(Kind::ReplicaSet)
@@ -716,26 +702,19 @@ fn run_workloads(store: &mut Store) -> Result<(), ClusterError> {
         })
         .collect();
     for rs in sets {
-        let uid = rs.metadata.uid.clone();
-        for mut pod in workloads::pods_for(&rs) {
-            // The owner reference carries the stored ReplicaSet's uid.
-            if let Some(o) = pod
-                .metadata
-                .owner_references
-                .as_mut()
-                .and_then(|v| v.first_mut())
-            {
-                o.uid = uid.clone().unwrap_or_default();
-            }
-            let key = ObjectKey::new(
-                Kind::Pod,
-                pod.metadata.namespace.clone().unwrap_or_default(),
-                pod.metadata.name.clone().unwrap_or_default(),
-            );
-            if store.get(&key).is_none() {
-                store.create(T0, Object::Pod(pod))?;
-            }
+        // The owner reference carries the stored ReplicaSet's uid.
+        let uid = rs.metadata.uid.clone().unwrap_or_default();
+        for pod in workloads::pods_for(&rs) {
+            create_missing(store, Object::Pod(with_owner_uid(pod, &uid)))?;
         }
+    }
+    Ok(())
+}
+
+/// Creates `object` unless an object with its key is already stored.
+fn create_missing(store: &mut Store, object: Object) -> Result<(), ClusterError> {
+    if store.get(&object.key()).is_none() {
+        store.create(T0, object)?;
     }
     Ok(())
 }
