@@ -1274,24 +1274,7 @@ impl Network {
                 s.ttl - 1
             ),
         );
-        let ifs = HookIfaces {
-            out_iface: Some(self.device(out).name.clone()),
-            ..HookIfaces::default()
-        };
-        if !self.nf_hook(
-            ns,
-            Hook::Postrouting,
-            &mut pkt,
-            &mut skb,
-            ifs,
-            tag,
-            Some(out),
-            fx,
-        ) {
-            fx.local_out_refused.push((ns, tag));
-            return;
-        }
-        self.neigh_output(out, nexthop, pkt, tag, fx);
+        self.postrouting_out(ns, out, nexthop, pkt, skb, tag, fx);
     }
 
     /// `ip_local_deliver`: the kernel answers pings and refuses closed ports itself.
@@ -1570,6 +1553,22 @@ impl Network {
             },
             _ => (out, nexthop),
         };
+        self.postrouting_out(ns, out, nexthop, pkt, skb, tag, fx);
+    }
+
+    /// POSTROUTING out of `out`, then neighbour output to `nexthop` (the shared tail of
+    /// `ip_forward` and `ip_local_out`).
+    #[allow(clippy::too_many_arguments)]
+    fn postrouting_out(
+        &mut self,
+        ns: NetNsId,
+        out: DeviceId,
+        nexthop: Ipv4Addr,
+        mut pkt: Vec<u8>,
+        mut skb: NfSkb,
+        tag: u32,
+        fx: &mut Effects<'_>,
+    ) {
         let ifs = HookIfaces {
             out_iface: Some(self.device(out).name.clone()),
             ..HookIfaces::default()
