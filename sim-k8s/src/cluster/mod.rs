@@ -54,7 +54,7 @@ use crate::controller::endpointslice::EndpointSliceController;
 use crate::controller::node_ipam::{IpamError, NodeIpam, NodeIpamConfig};
 use crate::controller::pod_readiness::refresh_readiness_conditions;
 use crate::kubelet::{KubeletError, PodSandbox};
-use crate::object::{Kind, Object, ObjectKey};
+use crate::object::{Kind, Object, ObjectKey, Typed};
 use crate::store::watch::Delivery;
 use crate::store::{Store, StoreError};
 
@@ -304,15 +304,7 @@ impl Cluster {
     }
 
     fn plumb_nodes(&mut self, router_ip: Ipv4Addr, r_eth: DeviceId) -> Result<(), ClusterError> {
-        let nodes: Vec<Node> = self
-            .store
-            .creation_order(Kind::Node)
-            .into_iter()
-            .filter_map(|o| match o {
-                Object::Node(n) => Some(n.clone()),
-                _ => None,
-            })
-            .collect();
+        let nodes: Vec<Node> = created(&self.store);
         let subnet = self.config.node_subnet;
         let mut next_host = 10u32;
         let taken: Vec<Ipv4Addr> = nodes.iter().filter_map(internal_ip).collect();
@@ -408,15 +400,7 @@ impl Cluster {
     }
 
     fn run_pods(&mut self) -> Result<(), ClusterError> {
-        let pods: Vec<Pod> = self
-            .store
-            .creation_order(Kind::Pod)
-            .into_iter()
-            .filter_map(|o| match o {
-                Object::Pod(p) => Some(p.clone()),
-                _ => None,
-            })
-            .collect();
+        let pods: Vec<Pod> = created(&self.store);
         for pod in pods {
             let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
             if matches!(phase, Some("Succeeded" | "Failed")) {
@@ -693,14 +677,7 @@ fn run_workloads(store: &mut Store) -> Result<(), ClusterError> {
     for rs in deployments {
         create_missing(store, Object::ReplicaSet(rs))?;
     }
-    let sets: Vec<_> = store
-        .creation_order(Kind::ReplicaSet)
-        .into_iter()
-        .filter_map(|o| match o {
-            Object::ReplicaSet(rs) => Some(rs.clone()),
-            _ => None,
-        })
-        .collect();
+    let sets: Vec<k8s_openapi::api::apps::v1::ReplicaSet> = created(store);
     for rs in sets {
         // The owner reference carries the stored ReplicaSet's uid.
         let uid = rs.metadata.uid.clone().unwrap_or_default();
@@ -709,6 +686,16 @@ fn run_workloads(store: &mut Store) -> Result<(), ClusterError> {
         }
     }
     Ok(())
+}
+
+/// The stored objects of type `T`, in creation order.
+fn created<T: Typed + Clone>(store: &Store) -> Vec<T> {
+    store
+        .creation_order(T::OBJECT_KIND)
+        .into_iter()
+        .filter_map(T::from_object)
+        .cloned()
+        .collect()
 }
 
 /// Creates `object` unless an object with its key is already stored.
@@ -730,14 +717,7 @@ fn allocate_service_addresses(
     config: &ClusterConfig,
 ) -> Result<(), ClusterError> {
     use k8s_openapi::api::core::v1::Service;
-    let services: Vec<Service> = store
-        .creation_order(Kind::Service)
-        .into_iter()
-        .filter_map(|o| match o {
-            Object::Service(s) => Some(s.clone()),
-            _ => None,
-        })
-        .collect();
+    let services: Vec<Service> = created(store);
     let name_of = |s: &Service| {
         format!(
             "{}/{}",
@@ -851,14 +831,7 @@ fn schedule(store: &mut Store) -> Result<(), ClusterError> {
         return Ok(());
     }
     let mut load: BTreeMap<String, usize> = nodes.iter().map(|n| (n.clone(), 0)).collect();
-    let pods: Vec<Pod> = store
-        .creation_order(Kind::Pod)
-        .into_iter()
-        .filter_map(|o| match o {
-            Object::Pod(p) => Some(p.clone()),
-            _ => None,
-        })
-        .collect();
+    let pods: Vec<Pod> = created(store);
     for p in &pods {
         if let Some(n) = p.spec.as_ref().and_then(|s| s.node_name.as_ref())
             && let Some(c) = load.get_mut(n)
