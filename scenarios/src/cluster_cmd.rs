@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use k8s_openapi::api::core::v1::{Endpoints, Node, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use scenarios::pod_files::{KubeletView, PodFile, pod_file};
 use sim_k8s::cluster::{Cluster, ClusterConfig};
-use sim_k8s::kubelet::{Configurer, hosts::pod_etc_hosts};
 use sim_k8s::manifest::{LoadOptions, Manifests, load_paths, load_str};
 use sim_k8s::object::{Kind, Object};
 
@@ -339,11 +339,6 @@ fn slice_row(o: &Object, s: &EndpointSlice) -> Vec<String> {
     ]
 }
 
-/// The node's own `/etc/hosts`, as a kind/kubeadm node has it.
-const NODE_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-/// The node's `/etc/resolv.conf` (what `--resolv-conf` points at).
-const NODE_RESOLV_CONF: &str = "nameserver 172.18.0.1\noptions ndots:0\n";
-
 /// `kube-netsim files`.
 pub fn files(args: FilesArgs) -> ExitCode {
     let (m, cluster) = match build(&args.sources) {
@@ -356,40 +351,23 @@ pub fn files(args: FilesArgs) -> ExitCode {
     let Some(pod) = cluster.store.get_as::<Pod>(ns, name) else {
         return fail(format!("pod {ns}/{name} not found"));
     };
-    let kubelet = m.kubelet_configurations().next();
-    let cluster_domain = kubelet
-        .and_then(|k| k.cluster_domain.clone())
-        .unwrap_or_else(|| "cluster.local".into());
-    let text = if args.hosts {
-        let ips: Vec<String> = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.pod_ips.as_ref())
-            .map(|v| v.iter().map(|p| p.ip.clone()).collect())
-            .unwrap_or_default();
-        match pod_etc_hosts(pod, &ips, &cluster_domain, NODE_HOSTS, false) {
-            Ok(Some(t)) => t,
-            Ok(None) => return fail(format!("pod {ns}/{name} gets no managed /etc/hosts")),
-            Err(e) => return fail(e.to_string()),
+    let mut view = KubeletView::default();
+    if let Some(k) = m.kubelet_configurations().next() {
+        if let Some(d) = &k.cluster_domain {
+            view.cluster_domain = d.clone();
         }
+        if !k.cluster_dns.is_empty() {
+            view.cluster_dns = k.cluster_dns.clone();
+        }
+    }
+    let which = if args.hosts {
+        PodFile::Hosts
     } else {
-        let cluster_dns = kubelet
-            .map(|k| k.cluster_dns.clone())
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| vec!["10.96.0.10".into()])
-            .iter()
-            .filter_map(|s| s.parse().ok())
-            .collect();
-        let conf = Configurer {
-            cluster_dns,
-            cluster_domain,
-            resolver_config: Some(NODE_RESOLV_CONF.into()),
-            node_ips: Vec::new(),
-        };
-        match conf.pod_resolv_conf(pod) {
-            Ok((t, _)) => t,
-            Err(e) => return fail(e.to_string()),
-        }
+        PodFile::ResolvConf
+    };
+    let text = match pod_file(pod, which, &view) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
     };
     print!("{text}");
     ExitCode::SUCCESS

@@ -115,6 +115,22 @@ fn parser_errors_name_the_place_and_what_was_expected() {
         load_err("name: x\nmanifests:\n  - include: nope.yaml\n"),
         // A bad cluster section.
         load_err("name: x\ncluster: {networkPlugin: calico}\n"),
+        // A node step naming something that is not a node name.
+        load_err("name: x\nsteps:\n  - failNode: default/node-1\n"),
+        // A probe step without NAMESPACE/NAME.
+        load_err("name: x\nsteps:\n  - unready: web\n"),
+        // A snapshot of a table nobody dumps.
+        load_err("name: x\nsteps:\n  - snapshot: {node: n, tables: [arp]}\n"),
+        // A file the kubelet does not write.
+        load_err(
+            "name: x\nsteps:\n  - expect: {file: {pod: a/b, path: /etc/passwd, contains: [x]}}\n",
+        ),
+        // A node condition status that does not exist.
+        load_err("name: x\nsteps:\n  - expect: {node: {name: n, ready: Maybe}}\n"),
+        // A latency bound that is not a duration.
+        load_err(
+            "name: x\nsteps:\n  - send: {from: a/b, to: \"1.2.3.4:80\", tcpConnect: true}\n  - expect: {maxLatency: fast}\n",
+        ),
     ];
     insta::assert_snapshot!(errors.join("\n"));
 }

@@ -83,6 +83,48 @@ pub struct StepFile {
     /// One Kubernetes object, created or (if it exists) updated, as `kubectl apply` would.
     pub apply: Option<serde_json::Value>,
     pub delete: Option<DeleteFile>,
+    /// The pod's readiness probes start passing (`NAMESPACE/NAME`): every container ready.
+    pub ready: Option<String>,
+    /// The pod's readiness probes start failing: every container not ready.
+    pub unready: Option<String>,
+    /// The node goes down (power off): its link and its kubelet stop; the node lifecycle
+    /// controller notices after its grace period.
+    pub fail_node: Option<String>,
+    /// A failed node comes back.
+    pub heal_node: Option<String>,
+    /// The node's link to the cluster network goes down (the node itself keeps running).
+    pub link_down: Option<String>,
+    /// The node's link comes back up.
+    pub link_up: Option<String>,
+    /// A node's tables, dumped into the report.
+    pub snapshot: Option<SnapshotFile>,
+}
+
+/// `snapshot: {node: NAME, tables: [iptables, routes, ...]}` (all tables when omitted).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotFile {
+    pub node: String,
+    #[serde(default)]
+    pub tables: Vec<SnapshotTable>,
+}
+
+/// A table a snapshot can dump, in the format of the tool that shows it.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotTable {
+    /// `ip addr`.
+    Addr,
+    /// `ip route`.
+    Routes,
+    /// `ip neigh`.
+    Neigh,
+    /// `bridge fdb`.
+    Fdb,
+    /// `iptables-save`.
+    Iptables,
+    /// `conntrack -L`.
+    Conntrack,
 }
 
 /// `delete: {kind: Pod, name: NAMESPACE/NAME}` (cluster-scoped kinds: `name: NAME`).
@@ -129,6 +171,34 @@ pub struct ExpectFile {
     pub source_ip: Option<String>,
     /// A Service's Endpoints.
     pub endpoints: Option<EndpointsExpect>,
+    /// Exactly this many of the last send's requests got through.
+    pub succeeded: Option<u32>,
+    /// Every request that got through took at most this long (first packet to answer).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub max_latency: Option<SimDuration>,
+    /// A file the kubelet wrote into a pod.
+    pub file: Option<FileExpect>,
+    /// A Node's `Ready` condition (`True`, `False` or `Unknown`).
+    pub node: Option<NodeExpect>,
+}
+
+/// `file: {pod: ns/name, path: /etc/hosts, contains: [LINE, ...]}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileExpect {
+    pub pod: String,
+    /// `/etc/hosts` or `/etc/resolv.conf`.
+    pub path: String,
+    /// Lines the file must have, each exactly (tabs included).
+    pub contains: Vec<String>,
+}
+
+/// `node: {name: NAME, ready: Unknown}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeExpect {
+    pub name: String,
+    pub ready: ConditionStatus,
 }
 
 /// `endpoints: {service: ns/name, ready: N, notReady: M}`.

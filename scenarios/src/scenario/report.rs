@@ -98,8 +98,9 @@ impl RunReport {
                 s.index,
                 s.what
             );
-            for d in &s.details {
-                let _ = writeln!(out, "{:>9}      {d}", "");
+            // Multi-line details (a snapshot's tables) keep the indentation on every line.
+            for line in s.details.iter().flat_map(|d| d.lines()) {
+                let _ = writeln!(out, "{:>9}      {line}", "");
             }
         }
         for e in &self.errors {

@@ -16,10 +16,10 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service as KService};
-use sim_core::{Engine, SimTime};
+use sim_core::{Engine, SimDuration, SimTime};
 use sim_k8s::cluster::Cluster;
 use sim_k8s::cluster::control::{ClusterEvent, ClusterSim};
-use sim_k8s::controller::pod_readiness::set_pod_condition;
+use sim_k8s::controller::pod_readiness::{set_container_ready, set_pod_condition};
 use sim_k8s::object::{Kind, Object, ObjectKey};
 use sim_k8s::store::Change;
 use sim_k8s::store::watch::DEFAULT_WATCH_LAG;
@@ -27,9 +27,11 @@ use sim_net::socket::http::Response;
 use sim_net::socket::{ClientSpec, Outcome, Request, ServerSpec, Service};
 use sim_net::{SimEvent, SocketProto, Verdict};
 
+use super::file::SnapshotTable;
 use super::load::{Scenario, ScenarioError};
 use super::report::{RunReport, Status, StepReport};
-use super::step::{Action, Check, Send, SendKind, SourceIp, Target, When};
+use super::step::{Action, Check, NodeOp, Send, SendKind, SourceIp, Target, When};
+use crate::pod_files::{KubeletView, pod_file};
 
 /// agnhost netexec's default `--http-port`.
 pub const NETEXEC_HTTP_PORT: u16 = 8080;
@@ -42,6 +44,8 @@ const EVENT_BUDGET: u64 = 50_000_000;
 #[derive(Debug, Clone)]
 struct Attempt {
     outcome: Outcome,
+    /// From the first packet to the answer (or the failure).
+    elapsed: SimDuration,
     /// The first hop that dropped the request's packets, for failures.
     drop: Option<String>,
 }
@@ -264,6 +268,72 @@ impl Runner {
                 self.api(t, Change::Update(Object::Pod(p)));
                 (what, Status::Done, Vec::new())
             }
+            Action::Probe {
+                namespace,
+                pod,
+                ready,
+            } => {
+                let what = format!(
+                    "readiness probes of pod {namespace}/{pod} {}",
+                    if *ready { "pass" } else { "fail" }
+                );
+                let store = &self.engine.world().cluster.store;
+                let Some(p) = store.get_as::<Pod>(namespace, pod) else {
+                    return Ok((what, Status::Failed, vec!["no such pod".into()]));
+                };
+                let mut p = p.clone();
+                let now = store.time_at(t);
+                let containers: Vec<String> = p
+                    .spec
+                    .iter()
+                    .flat_map(|s| &s.containers)
+                    .map(|c| c.name.clone())
+                    .collect();
+                let mut changed = false;
+                for c in &containers {
+                    changed |= set_container_ready(&mut p, c, *ready, &now);
+                }
+                if changed {
+                    p.metadata.resource_version = None;
+                    self.api(t, Change::Update(Object::Pod(p)));
+                }
+                (what, Status::Done, Vec::new())
+            }
+            Action::Node { name, op } => {
+                let what = format!("{} {name}", op.as_str());
+                if !self.engine.world().cluster.nodes.contains_key(name) {
+                    return Ok((what, Status::Failed, vec!["no such node".into()]));
+                }
+                match op {
+                    NodeOp::Fail => {
+                        self.engine
+                            .schedule_at(t, ClusterEvent::FailNode(name.clone()));
+                    }
+                    NodeOp::Heal => {
+                        self.engine
+                            .schedule_at(t, ClusterEvent::HealNode(name.clone()));
+                    }
+                    NodeOp::LinkDown | NodeOp::LinkUp => {
+                        self.engine
+                            .world_mut()
+                            .set_link(name, *op == NodeOp::LinkUp);
+                    }
+                }
+                (what, Status::Done, Vec::new())
+            }
+            Action::Snapshot { node, tables } => {
+                let what = format!("snapshot of node {node}");
+                let now = self.engine.now();
+                let world = self.engine.world_mut();
+                let Some(ns) = world.cluster.nodes.get(node).map(|n| n.netns) else {
+                    return Ok((what, Status::Failed, vec!["no such node".into()]));
+                };
+                let details = tables
+                    .iter()
+                    .map(|table| snapshot(&mut world.sim.net, ns, *table, now))
+                    .collect();
+                (what, Status::Done, details)
+            }
         })
     }
 
@@ -400,6 +470,7 @@ impl Runner {
                     })
             };
             attempts.push(Attempt {
+                elapsed: result.elapsed(),
                 outcome: result.outcome,
                 drop,
             });
@@ -442,6 +513,95 @@ impl Runner {
         let bodies: Vec<Option<String>> = attempts.iter().map(Attempt::body).collect();
         let none = attempts.is_empty();
         match c {
+            Check::Succeeded(want) => {
+                let through = attempts.iter().filter(|a| a.outcome.is_success()).count();
+                (
+                    format!("succeeded: {want}"),
+                    !none && through == *want as usize,
+                    format!(
+                        "succeeded: expected {want}, {through}/{} requests got through",
+                        attempts.len()
+                    ),
+                )
+            }
+            Check::MaxLatency(max) => {
+                let ok: Vec<SimDuration> = attempts
+                    .iter()
+                    .filter(|a| a.outcome.is_success())
+                    .map(|a| a.elapsed)
+                    .collect();
+                let worst = ok.iter().max().copied();
+                (
+                    format!("maxLatency: {max}"),
+                    !ok.is_empty() && worst.is_some_and(|w| w <= *max),
+                    format!(
+                        "maxLatency: expected at most {max}, slowest of {} answered: {}",
+                        ok.len(),
+                        worst.map_or("-".into(), |w| w.to_string())
+                    ),
+                )
+            }
+            Check::File {
+                namespace,
+                pod,
+                file,
+                contains,
+            } => {
+                let label = format!("file {namespace}/{pod}:{}", file.path());
+                let text = self
+                    .engine
+                    .world()
+                    .cluster
+                    .store
+                    .get_as::<Pod>(namespace, pod)
+                    .ok_or_else(|| "no such pod".to_string())
+                    .and_then(|p| pod_file(p, *file, &KubeletView::default()));
+                let (pass, detail) = match text {
+                    Err(e) => (false, e),
+                    Ok(text) => {
+                        let missing: Vec<&String> = contains
+                            .iter()
+                            .filter(|l| !text.lines().any(|x| x == l.as_str()))
+                            .collect();
+                        if missing.is_empty() {
+                            (true, format!("has all {} lines", contains.len()))
+                        } else {
+                            (
+                                false,
+                                format!("lacks {missing:?}; the file is:\n{}", text.trim_end()),
+                            )
+                        }
+                    }
+                };
+                (label.clone(), pass, format!("{label}: {detail}"))
+            }
+            Check::NodeReady { node, status } => {
+                let got = self
+                    .engine
+                    .world()
+                    .cluster
+                    .store
+                    .get(&ObjectKey::cluster(Kind::Node, node.clone()))
+                    .and_then(|o| match o {
+                        Object::Node(n) => Some(n),
+                        _ => None,
+                    })
+                    .map(|n| {
+                        n.status
+                            .iter()
+                            .flat_map(|s| s.conditions.iter().flatten())
+                            .find(|c| c.type_ == "Ready")
+                            .map_or("True".to_string(), |c| c.status.clone())
+                    });
+                (
+                    format!("node {node} Ready={status}"),
+                    got.as_deref() == Some(*status),
+                    format!(
+                        "node {node} Ready: expected {status}, got {}",
+                        got.unwrap_or_else(|| "no such node".into())
+                    ),
+                )
+            }
             Check::Reachable(want) => {
                 let through = attempts.iter().filter(|a| a.outcome.is_success()).count();
                 let pass = !none
@@ -561,6 +721,35 @@ impl Runner {
             }
         }
     }
+}
+
+/// One table of a node, headed like a shell session (`# ip route`).
+fn snapshot(
+    net: &mut sim_net::Network,
+    ns: sim_net::NetNsId,
+    table: SnapshotTable,
+    now: SimTime,
+) -> String {
+    use sim_net::dump;
+    use sim_net::route::TableId;
+    let (command, text) = match table {
+        SnapshotTable::Addr => ("ip addr", dump::ip_addr(net, ns)),
+        SnapshotTable::Routes => ("ip route", dump::ip_route(net, ns, TableId::Main)),
+        SnapshotTable::Neigh => ("ip neigh", dump::ip_neigh(net, ns, now)),
+        SnapshotTable::Fdb => ("bridge fdb", dump::bridge_fdb(net, ns, now)),
+        SnapshotTable::Iptables => (
+            "iptables-save -c",
+            net.netns_mut(ns)
+                .netfilter
+                .save_with(sim_net::netfilter::SaveOptions {
+                    counters: true,
+                    header: false,
+                    table: None,
+                }),
+        ),
+        SnapshotTable::Conntrack => ("conntrack -L", net.netns(ns).netfilter.conntrack.dump(now)),
+    };
+    format!("# {command}\n{}", text.trim_end())
 }
 
 fn show_key(k: &ObjectKey) -> String {

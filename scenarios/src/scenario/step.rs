@@ -10,7 +10,8 @@ use sim_net::socket::app::DEFAULT_CLIENT_TIMEOUT;
 use sim_k8s::manifest::{LoadOptions, load_str};
 use sim_k8s::object::{Kind, Object, ObjectKey};
 
-use super::file::{ConditionStatus, DeleteFile, ExpectFile, SendFile, StepFile};
+use super::file::{ConditionStatus, DeleteFile, ExpectFile, SendFile, SnapshotTable, StepFile};
+use crate::pod_files::PodFile;
 
 /// When a step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,40 @@ pub enum Action {
     /// Create the object, or update it if it exists.
     Apply(Box<Object>),
     Delete(ObjectKey),
+    /// Scripted readiness probes: every container of the pod ready (or not).
+    Probe {
+        namespace: String,
+        pod: String,
+        ready: bool,
+    },
+    Node {
+        name: String,
+        op: NodeOp,
+    },
+    Snapshot {
+        node: String,
+        tables: Vec<SnapshotTable>,
+    },
+}
+
+/// What happens to a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeOp {
+    Fail,
+    Heal,
+    LinkDown,
+    LinkUp,
+}
+
+impl NodeOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeOp::Fail => "failNode",
+            NodeOp::Heal => "healNode",
+            NodeOp::LinkDown => "linkDown",
+            NodeOp::LinkUp => "linkUp",
+        }
+    }
 }
 
 /// Where a request goes.
@@ -104,12 +139,27 @@ pub enum Check {
         ready: Option<usize>,
         not_ready: Option<usize>,
     },
+    Succeeded(u32),
+    MaxLatency(SimDuration),
+    File {
+        namespace: String,
+        pod: String,
+        file: PodFile,
+        contains: Vec<String>,
+    },
+    NodeReady {
+        node: String,
+        status: &'static str,
+    },
 }
 
 impl Check {
     /// Whether the check is about the last `send`'s requests.
     pub fn needs_send(&self) -> bool {
-        !matches!(self, Check::Endpoints { .. })
+        !matches!(
+            self,
+            Check::Endpoints { .. } | Check::File { .. } | Check::NodeReady { .. }
+        )
     }
 }
 
@@ -256,10 +306,55 @@ fn expect(e: &ExpectFile) -> Result<Vec<Check>, StepError> {
             not_ready: ep.not_ready,
         });
     }
+    if let Some(n) = e.succeeded {
+        checks.push(Check::Succeeded(n));
+    }
+    if let Some(d) = e.max_latency {
+        checks.push(Check::MaxLatency(d));
+    }
+    if let Some(f) = &e.file {
+        let (namespace, pod) = ns_name("expect.file.pod", &f.pod)?;
+        let file = PodFile::from_path(&f.path).ok_or_else(|| {
+            err(
+                "expect.file.path",
+                format!("{:?}: expected /etc/hosts or /etc/resolv.conf", f.path),
+            )
+        })?;
+        if f.contains.is_empty() {
+            return Err(err("expect.file.contains", "expected at least one line"));
+        }
+        checks.push(Check::File {
+            namespace,
+            pod,
+            file,
+            contains: f.contains.clone(),
+        });
+    }
+    if let Some(n) = &e.node {
+        let status = match &n.ready {
+            ConditionStatus::Bool(true) => "True",
+            ConditionStatus::Bool(false) => "False",
+            ConditionStatus::Word(w) => match w.as_str() {
+                "True" => "True",
+                "False" => "False",
+                "Unknown" => "Unknown",
+                _ => {
+                    return Err(err(
+                        "expect.node.ready",
+                        format!("{w:?}: expected True, False or Unknown"),
+                    ));
+                }
+            },
+        };
+        checks.push(Check::NodeReady {
+            node: n.name.clone(),
+            status,
+        });
+    }
     if checks.is_empty() {
         return Err(err(
             "expect",
-            "expected at least one of reachable, body, servedBy, sourceIP, endpoints",
+            "expected at least one of reachable, body, servedBy, sourceIP, endpoints, succeeded, maxLatency, file, node",
         ));
     }
     Ok(checks)
@@ -312,20 +407,34 @@ pub fn validate(s: &StepFile) -> Result<Step, StepError> {
         (None, after) => When::After(after.unwrap_or(SimDuration::ZERO)),
     };
     let set = [
-        s.send.is_some(),
-        s.expect.is_some(),
-        s.scale.is_some(),
-        s.set_condition.is_some(),
-        s.wait.is_some(),
-        s.apply.is_some(),
-        s.delete.is_some(),
+        ("send", s.send.is_some()),
+        ("expect", s.expect.is_some()),
+        ("scale", s.scale.is_some()),
+        ("setCondition", s.set_condition.is_some()),
+        ("wait", s.wait.is_some()),
+        ("apply", s.apply.is_some()),
+        ("delete", s.delete.is_some()),
+        ("ready", s.ready.is_some()),
+        ("unready", s.unready.is_some()),
+        ("failNode", s.fail_node.is_some()),
+        ("healNode", s.heal_node.is_some()),
+        ("linkDown", s.link_down.is_some()),
+        ("linkUp", s.link_up.is_some()),
+        ("snapshot", s.snapshot.is_some()),
     ];
-    if set.iter().filter(|x| **x).count() != 1 {
+    if set.iter().filter(|(_, x)| *x).count() != 1 {
+        let names: Vec<&str> = set.iter().map(|(n, _)| *n).collect();
         return Err(err(
             "",
-            "expected exactly one of send, expect, scale, setCondition, wait, apply, delete",
+            format!("expected exactly one of {}", names.join(", ")),
         ));
     }
+    let node_ops = [
+        (&s.fail_node, NodeOp::Fail),
+        (&s.heal_node, NodeOp::Heal),
+        (&s.link_down, NodeOp::LinkDown),
+        (&s.link_up, NodeOp::LinkUp),
+    ];
     let action = if let Some(x) = &s.send {
         Action::Send(send(x)?)
     } else if let Some(x) = &s.expect {
@@ -366,6 +475,44 @@ pub fn validate(s: &StepFile) -> Result<Step, StepError> {
         Action::Apply(Box::new(apply(x)?))
     } else if let Some(x) = &s.delete {
         Action::Delete(delete(x)?)
+    } else if let Some((field, pod, ready)) = (s.ready.as_ref().map(|p| ("ready", p, true)))
+        .or_else(|| s.unready.as_ref().map(|p| ("unready", p, false)))
+    {
+        let (namespace, pod) = ns_name(field, pod)?;
+        Action::Probe {
+            namespace,
+            pod,
+            ready,
+        }
+    } else if let Some((name, op)) = node_ops
+        .into_iter()
+        .find_map(|(n, op)| n.as_ref().map(|n| (n, op)))
+    {
+        if name.is_empty() || name.contains('/') {
+            return Err(err(op.as_str(), format!("{name:?}: expected a node NAME")));
+        }
+        Action::Node {
+            name: name.clone(),
+            op,
+        }
+    } else if let Some(x) = &s.snapshot {
+        let mut tables = x.tables.clone();
+        if tables.is_empty() {
+            tables = vec![
+                SnapshotTable::Addr,
+                SnapshotTable::Routes,
+                SnapshotTable::Neigh,
+                SnapshotTable::Fdb,
+                SnapshotTable::Iptables,
+                SnapshotTable::Conntrack,
+            ];
+        }
+        tables.sort();
+        tables.dedup();
+        Action::Snapshot {
+            node: x.node.clone(),
+            tables,
+        }
     } else {
         Action::Wait(s.wait.expect("exactly one action is set"))
     };

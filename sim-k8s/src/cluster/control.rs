@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::Pod;
 use sim_core::{Ctx, Engine, SimDuration, SimTime, World};
 use sim_net::{NetSim, SimEvent};
 
-use super::{Cluster, workloads};
+use super::{Cluster, node_lifecycle, workloads};
 use crate::controller::endpoints;
 use crate::controller::endpointslice::EndpointSliceController;
 use crate::object::{Kind, Object, ObjectKey};
@@ -37,6 +37,12 @@ pub enum ClusterEvent {
     Deliver(Box<Delivery>),
     /// A change to the API (a user, a scenario step).
     Api(Box<Change>),
+    /// The node goes down: its link to the network and its kubelet stop.
+    FailNode(String),
+    /// A failed node comes back.
+    HealNode(String),
+    /// A node-monitor pass that finds the node silent since `heartbeat`, if it still is.
+    NodeMonitor { node: String, heartbeat: SimTime },
 }
 
 impl From<SimEvent> for ClusterEvent {
@@ -63,6 +69,8 @@ pub struct ClusterSim {
     view: BTreeMap<ObjectKey, Object>,
     /// Errors controllers met (a pod the kubelet could not start...), with when.
     pub errors: Vec<(SimTime, String)>,
+    /// Failed nodes, with their kubelet's last heartbeat.
+    pub failed: BTreeMap<String, SimTime>,
 }
 
 impl ClusterSim {
@@ -109,6 +117,7 @@ impl ClusterSim {
             controllers,
             view,
             errors: Vec::new(),
+            failed: BTreeMap::new(),
         }
     }
 
@@ -160,7 +169,7 @@ impl ClusterSim {
                     let key = p_key(p);
                     // Bind the current version (the event may be stale).
                     if let Some(Object::Pod(cur)) = self.cluster.store.get(&key).cloned()
-                        && let Some(node) = least_loaded(&self.cluster)
+                        && let Some(node) = least_loaded(&self.cluster, &self.failed)
                     {
                         let mut cur = cur;
                         cur.spec.get_or_insert_with(Default::default).node_name = Some(node);
@@ -200,7 +209,9 @@ impl ClusterSim {
         let Object::Pod(p) = &d.event.object else {
             return;
         };
-        if p.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(node) {
+        if p.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(node)
+            || self.failed.contains_key(node)
+        {
             return;
         }
         let key = p_key(p);
@@ -232,6 +243,50 @@ impl ClusterSim {
     }
 }
 
+impl ClusterSim {
+    /// The node's uplink (its `eth0`'s link to the segment).
+    fn uplink(&self, node: &str) -> Option<sim_net::LinkId> {
+        let eth0 = self.cluster.nodes.get(node)?.eth0;
+        match self.sim.net.device(eth0).kind {
+            sim_net::device::DeviceKind::Nic { link } => link,
+            _ => None,
+        }
+    }
+
+    /// Whether the node's uplink is up (`linkUp`/`linkDown`).
+    pub fn set_link(&mut self, node: &str, up: bool) -> bool {
+        let Some(link) = self.uplink(node) else {
+            return false;
+        };
+        self.sim.net.link_mut(link).up = up;
+        true
+    }
+
+    fn fail_node(&mut self, ctx: &mut Ctx<'_, ClusterEvent>, node: String) {
+        if self.failed.contains_key(&node) || !self.set_link(&node, false) {
+            return;
+        }
+        let heartbeat = node_lifecycle::last_heartbeat(ctx.now());
+        ctx.schedule_at(
+            node_lifecycle::detection_time(heartbeat).max(ctx.now()),
+            ClusterEvent::NodeMonitor {
+                node: node.clone(),
+                heartbeat,
+            },
+        );
+        self.failed.insert(node, heartbeat);
+    }
+
+    fn heal_node(&mut self, ctx: &mut Ctx<'_, ClusterEvent>, node: String) {
+        if self.failed.remove(&node).is_none() {
+            return;
+        }
+        self.set_link(&node, true);
+        let changes = node_lifecycle::mark_ready(&self.cluster.store, &node, ctx.now());
+        self.apply_all(ctx, changes);
+    }
+}
+
 fn schedule(ctx: &mut Ctx<'_, ClusterEvent>, deliveries: Vec<Delivery>) {
     for d in deliveries {
         ctx.schedule_at(d.due, ClusterEvent::Deliver(Box::new(d)));
@@ -249,9 +304,15 @@ fn p_key(p: &Pod) -> ObjectKey {
     )
 }
 
-/// The node with the fewest pods bound, ties in node order (the build's scheduler).
-fn least_loaded(c: &Cluster) -> Option<String> {
-    let mut load: BTreeMap<&str, usize> = c.nodes.keys().map(|n| (n.as_str(), 0)).collect();
+/// The node with the fewest pods bound, ties in node order (the build's scheduler); failed
+/// nodes carry the `unreachable` NoSchedule taint and are skipped.
+fn least_loaded(c: &Cluster, failed: &BTreeMap<String, SimTime>) -> Option<String> {
+    let mut load: BTreeMap<&str, usize> = c
+        .nodes
+        .keys()
+        .filter(|n| !failed.contains_key(*n))
+        .map(|n| (n.as_str(), 0))
+        .collect();
     for o in c.store.iter() {
         if let Object::Pod(p) = o
             && let Some(n) = p.spec.as_ref().and_then(|s| s.node_name.as_deref())
@@ -260,7 +321,11 @@ fn least_loaded(c: &Cluster) -> Option<String> {
             *l += 1;
         }
     }
-    let order: Vec<&String> = c.nodes.keys().collect();
+    let order: Vec<&String> = c
+        .nodes
+        .keys()
+        .filter(|n| load.contains_key(n.as_str()))
+        .collect();
     order.into_iter().min_by_key(|n| load[n.as_str()]).cloned()
 }
 
@@ -355,6 +420,15 @@ impl World for ClusterSim {
             ClusterEvent::Net(e) => self.sim.handle_event(ctx, e),
             ClusterEvent::Api(change) => self.apply(ctx, *change),
             ClusterEvent::Deliver(d) => self.deliver(ctx, *d),
+            ClusterEvent::FailNode(node) => self.fail_node(ctx, node),
+            ClusterEvent::HealNode(node) => self.heal_node(ctx, node),
+            ClusterEvent::NodeMonitor { node, heartbeat } => {
+                if self.failed.get(&node) == Some(&heartbeat) {
+                    let changes =
+                        node_lifecycle::mark_unknown(&self.cluster.store, &node, ctx.now());
+                    self.apply_all(ctx, changes);
+                }
+            }
         }
     }
 }

@@ -31,6 +31,7 @@
 //! hostport manager (kubenet pods' hostPorts are not published).
 
 pub mod control;
+pub mod node_lifecycle;
 pub mod workloads;
 
 use std::collections::BTreeMap;

@@ -4,10 +4,10 @@
 //! This is what kubelet writes into the `Ready` condition
 //! (`pkg/kubelet/status/generate.go`: `GenerateContainersReadyCondition`,
 //! `GeneratePodReadyCondition`, with the same reasons and messages), and what the endpoint
-//! controllers read back through `podutil.IsPodReady`. [`pod_ready`] computes it from the
-//! inputs — container statuses, readiness-gate conditions, phase — so a pod whose status was
-//! written by hand, or by a scenario step that flipped one gate, is judged as kubelet would
-//! judge it without the `Ready` condition having to be kept in step.
+//! controllers read back through `podutil.IsPodReady`. [`pod_ready`] reads the `Ready`
+//! condition as written — so the node lifecycle controller's `MarkPodsNotReady` takes effect
+//! — and, for a pod whose hand-written status has no `Ready` condition, computes it from the
+//! inputs (container statuses, readiness-gate conditions, phase) as kubelet would.
 //!
 //! [`set_pod_condition`] is `podutil.UpdatePodCondition` (the transition time moves only when
 //! the status does) followed by kubelet's regeneration of `ContainersReady` and `Ready`.
@@ -158,10 +158,19 @@ pub fn ready_condition(pod: &Pod) -> PodCondition {
     }
 }
 
-/// Whether the pod is Ready: all containers ready and every readiness gate `True` (the value
-/// kubelet writes into the `Ready` condition).
+/// Whether the pod is Ready: its `Ready` condition as written (`podutil.IsPodReady`), or,
+/// without one, what kubelet would write: all containers ready and every readiness gate
+/// `True`.
 pub fn pod_ready(pod: &Pod) -> bool {
-    ready_condition(pod).status == "True"
+    let written = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == POD_READY));
+    match written {
+        Some(c) => c.status == "True",
+        None => ready_condition(pod).status == "True",
+    }
 }
 
 /// `podutil.IsPodReady`: the `Ready` condition as currently written in the status.
