@@ -35,6 +35,9 @@ enum Command {
     /// Trace a new connection through a node's iptables rules (an iptables-save dump),
     /// rule by rule, exploring every random branch.
     Trace(trace_cmd::TraceArgs),
+    /// Print the JSON Schema of scenario files (what `scenarios/schema.json` holds), for
+    /// editors to validate and complete them.
+    Schema,
     /// Run the built-in engine demo: stop-and-wait ARQ over a lossy simulated link.
     Demo {
         /// Root seed of every random choice in the run.
@@ -62,6 +65,14 @@ fn main() -> ExitCode {
         Command::Trace(args) => trace_cmd::run(args),
         Command::Get(args) => cluster_cmd::get(args),
         Command::Files(args) => cluster_cmd::files(args),
+        Command::Schema => {
+            let schema = scenarios::scenario::file::schema();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).expect("plain JSON")
+            );
+            ExitCode::SUCCESS
+        }
         Command::Demo {
             seed,
             frames,

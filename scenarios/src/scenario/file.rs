@@ -7,12 +7,13 @@
 //! checked by [`super::step`]; a new kind of step (DNS, NetworkPolicy) is one more field and
 //! one more [`super::step::Action`] variant.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 use sim_core::SimDuration;
 
 /// The whole file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ScenarioFile {
     pub name: String,
@@ -25,14 +26,16 @@ pub struct ScenarioFile {
     pub cluster: ClusterSection,
     /// Inline Kubernetes objects, or `include: PATH` (relative to the scenario file).
     #[serde(default)]
+    #[schemars(with = "Vec<serde_json::Value>")]
     pub manifests: Vec<Spanned<serde_json::Value>>,
     #[serde(default)]
+    #[schemars(with = "Vec<StepFile>")]
     pub steps: Vec<Spanned<StepFile>>,
 }
 
 /// `cluster:` — what [`sim_k8s::cluster::ClusterConfig`] takes; unset fields keep its
 /// defaults.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClusterSection {
     /// A node count (`node-1`..`node-N`), or the node names.
@@ -45,18 +48,19 @@ pub struct ClusterSection {
     pub service_cidr: Option<String>,
     /// One-way latency of every node's link to the segment (Go-style duration).
     #[serde(default, deserialize_with = "opt_duration")]
+    #[schemars(schema_with = "duration_schema")]
     pub link_latency: Option<SimDuration>,
 }
 
 /// `nodes: 3` or `nodes: [a, b]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum NodesSpec {
     Count(usize),
     Names(Vec<String>),
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum PluginName {
     Kubenet,
@@ -64,21 +68,24 @@ pub enum PluginName {
 }
 
 /// One step as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StepFile {
     /// Simulated time since the start of the run.
     #[serde(default, deserialize_with = "opt_duration")]
+    #[schemars(schema_with = "duration_schema")]
     pub at: Option<SimDuration>,
     /// Simulated time after the previous step finished (its requests answered or timed
     /// out); without `at` or `after`, right after it.
     #[serde(default, deserialize_with = "opt_duration")]
+    #[schemars(schema_with = "duration_schema")]
     pub after: Option<SimDuration>,
     pub send: Option<SendFile>,
     pub expect: Option<ExpectFile>,
     pub scale: Option<ScaleFile>,
     pub set_condition: Option<SetConditionFile>,
     #[serde(default, deserialize_with = "opt_duration")]
+    #[schemars(schema_with = "duration_schema")]
     pub wait: Option<SimDuration>,
     /// One Kubernetes object, created or (if it exists) updated, as `kubectl apply` would.
     pub apply: Option<serde_json::Value>,
@@ -101,7 +108,7 @@ pub struct StepFile {
 }
 
 /// `snapshot: {node: NAME, tables: [iptables, routes, ...]}` (all tables when omitted).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotFile {
     pub node: String,
@@ -110,7 +117,7 @@ pub struct SnapshotFile {
 }
 
 /// A table a snapshot can dump, in the format of the tool that shows it.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum SnapshotTable {
     /// `ip addr`.
@@ -128,7 +135,7 @@ pub enum SnapshotTable {
 }
 
 /// `delete: {kind: Pod, name: NAMESPACE/NAME}` (cluster-scoped kinds: `name: NAME`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteFile {
     pub kind: String,
@@ -136,7 +143,7 @@ pub struct DeleteFile {
 }
 
 /// `send:` — a client in a pod makes requests.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SendFile {
     /// The client pod, `NAMESPACE/NAME`.
@@ -153,11 +160,12 @@ pub struct SendFile {
     /// Repetitions, one after another (default 1).
     pub count: Option<u32>,
     #[serde(default, deserialize_with = "opt_duration")]
+    #[schemars(schema_with = "duration_schema")]
     pub timeout: Option<SimDuration>,
 }
 
 /// `expect:` — checks on the last `send` or on the API objects.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ExpectFile {
     /// Every request got through (true) or none did (false).
@@ -175,6 +183,7 @@ pub struct ExpectFile {
     pub succeeded: Option<u32>,
     /// Every request that got through took at most this long (first packet to answer).
     #[serde(default, deserialize_with = "opt_duration")]
+    #[schemars(schema_with = "duration_schema")]
     pub max_latency: Option<SimDuration>,
     /// A file the kubelet wrote into a pod.
     pub file: Option<FileExpect>,
@@ -183,7 +192,7 @@ pub struct ExpectFile {
 }
 
 /// `file: {pod: ns/name, path: /etc/hosts, contains: [LINE, ...]}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileExpect {
     pub pod: String,
@@ -194,7 +203,7 @@ pub struct FileExpect {
 }
 
 /// `node: {name: NAME, ready: Unknown}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeExpect {
     pub name: String,
@@ -202,7 +211,7 @@ pub struct NodeExpect {
 }
 
 /// `endpoints: {service: ns/name, ready: N, notReady: M}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EndpointsExpect {
     pub service: String,
@@ -211,7 +220,7 @@ pub struct EndpointsExpect {
 }
 
 /// `scale: {deployment: ns/name, replicas: N}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScaleFile {
     pub deployment: String,
@@ -219,7 +228,7 @@ pub struct ScaleFile {
 }
 
 /// `setCondition: {pod: ns/name, type: T, status: true}` — what a readiness-gate owner does.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetConditionFile {
     pub pod: String,
@@ -229,15 +238,36 @@ pub struct SetConditionFile {
 }
 
 /// `True`/`False` as Kubernetes writes them, or a YAML bool.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ConditionStatus {
     Bool(bool),
     Word(String),
 }
 
+/// The schema of an optional Go-style duration: `500ms`, `2s`, `1m30s`.
+fn duration_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": ["string", "null"],
+        "description": "A Go-style duration: 500ms, 2s, 1m30s (units ns, us, µs, ms, s, m, h).",
+        "pattern": "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"
+    })
+}
+
 fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SimDuration>, D::Error> {
     let s: Option<String> = Option::deserialize(d)?;
     s.map(|s| s.parse().map_err(serde::de::Error::custom))
         .transpose()
+}
+
+/// The JSON Schema of the scenario file (shipped as `scenarios/schema.json`), generated from
+/// these types so it cannot drift from what the loader accepts.
+pub fn schema() -> serde_json::Value {
+    let mut s = schemars::schema_for!(ScenarioFile);
+    s.insert(
+        "$id".into(),
+        "https://kube-netsim.invalid/scenario.schema.json".into(),
+    );
+    s.insert("title".into(), "kube-netsim scenario".into());
+    s.to_value()
 }

@@ -19,4 +19,4 @@ pub mod step;
 
 pub use load::{Scenario, ScenarioError, load_file, load_text};
 pub use report::{RunReport, Status, StepReport};
-pub use runner::run;
+pub use runner::{run, run_observed};

@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service as KService};
-use sim_core::{Engine, SimDuration, SimTime};
+use sim_core::{Engine, SimDuration, SimTime, Trace};
 use sim_k8s::cluster::Cluster;
 use sim_k8s::cluster::control::{ClusterEvent, ClusterSim};
 use sim_k8s::controller::pod_readiness::{set_container_ready, set_pod_condition};
@@ -83,6 +83,16 @@ struct Runner {
 
 /// Runs `scenario`; `seed` overrides the file's. Cluster build errors are input errors.
 pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<RunReport, ScenarioError> {
+    run_observed(scenario, seed, &mut |_, _| {}).map(|(report, _)| report)
+}
+
+/// [`run`], calling `progress(steps_done, now)` after each step, and returning the engine's
+/// trace (every hop of every packet) with the report.
+pub fn run_observed(
+    scenario: &Scenario,
+    seed: Option<u64>,
+    progress: &mut dyn FnMut(usize, SimTime),
+) -> Result<(RunReport, Trace), ScenarioError> {
     let seed = seed.unwrap_or(scenario.seed);
     let cluster =
         Cluster::build(scenario.objects.iter(), scenario.config.clone()).map_err(|e| {
@@ -135,6 +145,7 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<RunReport, Scenario
             details,
         });
         prev = r.engine.now().max(t);
+        progress(index + 1, prev);
     }
     report.errors.extend(
         r.engine
@@ -143,7 +154,8 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<RunReport, Scenario
             .iter()
             .map(|(t, e)| format!("{t}: {e}")),
     );
-    Ok(report)
+    let (_, trace) = r.engine.into_parts();
+    Ok((report, trace))
 }
 
 type StepOutcome = (String, Status, Vec<String>);
