@@ -18,5 +18,5 @@ pub mod runner;
 pub mod step;
 
 pub use load::{Scenario, ScenarioError, load_file, load_text};
-pub use report::{RunReport, Status, StepReport};
-pub use runner::run;
+pub use report::{FlowRecord, RunReport, Status, StepReport};
+pub use runner::{RunOutput, run, run_with};

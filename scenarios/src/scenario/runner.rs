@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service as KService};
-use sim_core::{Engine, SimTime};
+use sim_core::{Engine, SimTime, Trace};
 use sim_k8s::cluster::Cluster;
 use sim_k8s::cluster::control::{ClusterEvent, ClusterSim};
 use sim_k8s::controller::pod_readiness::set_pod_condition;
@@ -28,7 +28,7 @@ use sim_net::socket::{ClientSpec, Outcome, Request, ServerSpec, Service};
 use sim_net::{SimEvent, SocketProto, Verdict};
 
 use super::load::{Scenario, ScenarioError};
-use super::report::{RunReport, Status, StepReport};
+use super::report::{FlowRecord, RunReport, Status, StepReport};
 use super::step::{Action, Check, Send, SendKind, SourceIp, Target, When};
 
 /// agnhost netexec's default `--http-port`.
@@ -75,10 +75,30 @@ struct Runner {
     /// Pods (`ns/name`) whose netexec servers run, with the sandbox they run in.
     served: BTreeMap<String, sim_net::NetNsId>,
     last: Option<Vec<Attempt>>,
+    /// The step running now, and the requests run so far (for [`RunReport::flows`]).
+    step_index: usize,
+    flows: Vec<FlowRecord>,
+}
+
+/// What a run leaves behind: the report, the cluster and network as the run ended (the
+/// network is `world.sim.net`, with the capture when asked for), and the engine's trace.
+pub struct RunOutput {
+    pub report: RunReport,
+    pub world: ClusterSim,
+    pub trace: Trace,
 }
 
 /// Runs `scenario`; `seed` overrides the file's. Cluster build errors are input errors.
 pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<RunReport, ScenarioError> {
+    run_with(scenario, seed, false).map(|o| o.report)
+}
+
+/// [`run`], keeping what the exports need; `capture` records every frame (pcapng).
+pub fn run_with(
+    scenario: &Scenario,
+    seed: Option<u64>,
+    capture: bool,
+) -> Result<RunOutput, ScenarioError> {
     let seed = seed.unwrap_or(scenario.seed);
     let cluster =
         Cluster::build(scenario.objects.iter(), scenario.config.clone()).map_err(|e| {
@@ -88,12 +108,17 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<RunReport, Scenario
             }
         })?;
     let nodes = cluster.nodes.len();
-    let sim = ClusterSim::new(cluster, seed, DEFAULT_WATCH_LAG);
+    let mut sim = ClusterSim::new(cluster, seed, DEFAULT_WATCH_LAG);
+    if capture {
+        sim.sim.capture = Some(sim_net::pcapng::Capture::new());
+    }
     let engine = Engine::new(sim, seed).with_budget(EVENT_BUDGET);
     let mut r = Runner {
         engine,
         served: BTreeMap::new(),
         last: None,
+        step_index: 0,
+        flows: Vec::new(),
     };
     let mut report = RunReport {
         name: scenario.name.clone(),
@@ -101,6 +126,7 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<RunReport, Scenario
         seed,
         nodes,
         steps: Vec::new(),
+        flows: Vec::new(),
         errors: Vec::new(),
     };
     r.serve_new();
@@ -116,6 +142,7 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<RunReport, Scenario
             break;
         }
         r.serve_new();
+        r.step_index = index;
         let (what, status, details) = match r.step(t, &step.action) {
             Ok(x) => x,
             Err(e) => {
@@ -139,7 +166,13 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<RunReport, Scenario
             .iter()
             .map(|(t, e)| format!("{t}: {e}")),
     );
-    Ok(report)
+    report.flows = std::mem::take(&mut r.flows);
+    let (world, trace) = r.engine.into_parts();
+    Ok(RunOutput {
+        report,
+        world,
+        trace,
+    })
 }
 
 type StepOutcome = (String, Status, Vec<String>);
@@ -344,7 +377,7 @@ impl Runner {
             Err(e) => return Ok((what, Status::Failed, vec![e])),
         };
         let mut attempts = Vec::new();
-        for _ in 0..s.count {
+        for index in 0..s.count {
             let at = self.engine.now().max(t);
             let world = self.engine.world_mut();
             world.sim.hops.clear();
@@ -399,6 +432,19 @@ impl Runner {
                         s
                     })
             };
+            self.flows.push(FlowRecord {
+                step: self.step_index,
+                request: index,
+                from: from.clone(),
+                src: result.local,
+                dst,
+                proto,
+                started: result.started,
+                finished: result.finished,
+                outcome: result.outcome.to_string(),
+                success: result.outcome.is_success(),
+                hops: std::mem::take(&mut self.engine.world_mut().sim.hops),
+            });
             attempts.push(Attempt {
                 outcome: result.outcome,
                 drop,
