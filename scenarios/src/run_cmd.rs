@@ -1,10 +1,15 @@
 //! `kube-netsim run`: run scenario files and report each step (exit 0 all held, 1 an
-//! expectation failed, 2 invalid input).
+//! expectation failed, 2 invalid input), then write the exports each scenario's `exports:`
+//! and `--export` ask for into `OUT/<scenario name>/` (`OUT` is `--out`, or `kns-out`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use scenarios::scenario::{load_file, run};
+use scenarios::export::{self, ExportKind, ExportOptions, FlowSelector, RunView};
+use scenarios::scenario::{Scenario, load_file, run_with};
+
+/// Where exports go without `--out`.
+pub const DEFAULT_OUT: &str = "kns-out";
 
 /// Arguments of `kube-netsim run`.
 #[derive(clap::Args, Debug)]
@@ -18,6 +23,54 @@ pub struct RunArgs {
     /// Print the reports as JSON (one document per scenario, in a list).
     #[arg(long)]
     pub json: bool,
+    /// Write exports into DIR/<scenario name>/ [default: kns-out].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Also write this export (repeatable): pcapng, dot, svg, mermaid, jsonl, flows, html.
+    #[arg(long = "export", value_name = "KIND")]
+    pub exports: Vec<ExportKind>,
+    /// The request the Mermaid diagram follows: STEP or STEP.REQUEST (default: the first).
+    #[arg(long, value_name = "STEP[.REQ]")]
+    pub mermaid_flow: Option<FlowSelector>,
+}
+
+/// A directory name for a scenario name: letters, digits, `.`, `-`, `_` kept, the rest `_`.
+fn dir_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.chars().all(|c| c == '.') {
+        "scenario".into()
+    } else {
+        s
+    }
+}
+
+/// The kinds one scenario exports: its file's, then the flags', without duplicates.
+fn kinds(s: &Scenario, args: &RunArgs) -> Vec<ExportKind> {
+    let mut k: Vec<ExportKind> = s.exports.iter().chain(&args.exports).copied().collect();
+    k.sort();
+    k.dedup();
+    k
+}
+
+fn write_exports(dir: &Path, rendered: &export::Rendered) -> Result<Vec<PathBuf>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut written = Vec::new();
+    for (name, bytes) in &rendered.files {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 /// `kube-netsim run`.
@@ -33,16 +86,22 @@ pub fn run_cmd(args: RunArgs) -> ExitCode {
             }
         }
     }
+    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
+    let opts = ExportOptions {
+        mermaid_flow: args.mermaid_flow,
+    };
     let mut all_passed = true;
     let mut json = Vec::new();
     for (i, s) in loaded.iter().enumerate() {
-        let report = match run(s, args.seed) {
+        let kinds = kinds(s, &args);
+        let output = match run_with(s, args.seed, kinds.contains(&ExportKind::Pcapng)) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
         };
+        let report = &output.report;
         all_passed &= report.passed();
         if args.json {
             json.push(report.json());
@@ -51,6 +110,38 @@ pub fn run_cmd(args: RunArgs) -> ExitCode {
                 println!();
             }
             print!("{}", report.text());
+        }
+        if kinds.is_empty() {
+            continue;
+        }
+        let rendered = match export::render(&kinds, &RunView::new(&output), &opts) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {}: {e}", s.source);
+                return ExitCode::from(2);
+            }
+        };
+        let dir = out_dir.join(dir_name(&s.name));
+        let written = match write_exports(&dir, &rendered) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        // With --json, stdout is the JSON document alone.
+        let say = |line: String| {
+            if args.json {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
+        };
+        for p in written {
+            say(format!("wrote {}", p.display()));
+        }
+        for why in &rendered.skipped {
+            say(format!("skipped {why}"));
         }
     }
     if args.json {

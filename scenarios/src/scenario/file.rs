@@ -28,6 +28,10 @@ pub struct ScenarioFile {
     pub manifests: Vec<Spanned<serde_json::Value>>,
     #[serde(default)]
     pub steps: Vec<Spanned<StepFile>>,
+    /// What to write after the run (`pcapng`, `dot`, `svg`, `mermaid`, `jsonl`, `flows`,
+    /// `html`); see [`crate::export`].
+    #[serde(default)]
+    pub exports: Vec<Spanned<String>>,
 }
 
 /// `cluster:` — what [`sim_k8s::cluster::ClusterConfig`] takes; unset fields keep its
