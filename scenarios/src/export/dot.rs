@@ -1,7 +1,7 @@
 //! The topology as Graphviz DOT, drawn the way the cluster is built: one cluster per node
 //! (`subgraph "cluster_<node>"`) holding the node's root namespace and one inner cluster per
-//! pod sandbox on it; the namespaces on no node (the segment's switch, the cloud router) as
-//! clusters of their own. Devices are graph nodes labelled with name, type and addresses
+//! pod sandbox on it (`"cluster_pod_<netns>"`); the namespaces on no node (the segment's
+//! switch, the cloud router) as clusters of their own (`"cluster_netns_<netns>"`). Devices are graph nodes labelled with name, type and addresses
 //! (bridges filled, VXLAN devices with their VNI and port, devices that are down dashed);
 //! edges are sim-net's ([`sim_net::dot::graph`]): veth pairs, bridge ports, links with latency.
 //!
@@ -100,7 +100,7 @@ pub fn topology(view: &RunView<'_>) -> String {
             let ns = pod.sandbox.netns;
             let _ = writeln!(
                 out,
-                "    subgraph \"cluster_{}\" {{\n      label=\"pod {}\\nnetns {}\";\n      style=\"rounded,filled\";\n      fillcolor=\"#eef5ea\";\n      color=\"#5a8f4e\";",
+                "    subgraph \"cluster_pod_{}\" {{\n      label=\"pod {}\\nnetns {}\";\n      style=\"rounded,filled\";\n      fillcolor=\"#eef5ea\";\n      color=\"#5a8f4e\";",
                 escape(&net.netns(ns).name),
                 escape(key),
                 escape(&net.netns(ns).name)
@@ -116,7 +116,7 @@ pub fn topology(view: &RunView<'_>) -> String {
         }
         let _ = writeln!(
             out,
-            "  subgraph \"cluster_{}\" {{\n    label=\"{}\";\n    style=dashed;",
+            "  subgraph \"cluster_netns_{}\" {{\n    label=\"{}\";\n    style=dashed;",
             escape(&ns.name),
             escape(&ns.name)
         );

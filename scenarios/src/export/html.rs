@@ -49,7 +49,8 @@ header p{margin:2px 0;color:#c9d3e3;white-space:pre-wrap}
 main{padding:8px 24px 40px;max-width:1400px}
 h2{font-size:16px;margin:24px 0 8px;border-bottom:1px solid #d5dae1;padding-bottom:4px}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
-.pass{background:#d9f2dd;color:#18612a}.fail{background:#fbdcdc;color:#8a1c1c}.done{background:#e4e8ee;color:#3b4656}
+.badge.pass{background:#d9f2dd;color:#18612a}.badge.fail{background:#fbdcdc;color:#8a1c1c}
+tr.done td{background:#f3f5f8}li.fail{color:#8a1c1c}
 table{border-collapse:collapse;width:100%;background:#fff}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #e6e9ee;vertical-align:top}
 th{background:#eef1f5;font-weight:600;font-size:12px}
@@ -59,7 +60,7 @@ tr.failed td.m{color:#b3261e}tr.passed td.m{color:#18794e}
 ul.d{margin:2px 0 0;padding-left:18px;color:#4a5567;font-size:13px}
 .topo{background:#fff;border:1px solid #d5dae1;overflow:auto;max-height:900px;padding:8px}
 .topo svg{max-width:100%;height:auto}
-pre{background:#fff;border:1px solid #d5dae1;padding:8px;overflow:auto;font-size:12px}
+pre{background:#fff;border:1px solid #d5dae1;padding:8px;overflow:auto;max-height:480px;font-size:12px}
 details{background:#fff;border:1px solid #d5dae1;border-radius:4px;margin:6px 0}
 details>summary{cursor:pointer;padding:6px 10px;list-style-position:inside}
 details[open]>summary{border-bottom:1px solid #e6e9ee}
@@ -147,11 +148,11 @@ fn flow_section(out: &mut String, flow: &FlowRecord) {
     let took = flow.finished.saturating_duration_since(flow.started);
     let _ = write!(
         out,
-        "<details class=\"flow\" id=\"flow-{id}\"><summary><span class=\"fid\">{id}</span>{} {} → {} {:?} {badge}{}</span> <small>at {}, took {took}, {} hops</small>",
+        "<details class=\"flow\" id=\"flow-{id}\"><summary><span class=\"fid\">{id}</span>{} {} → {} {} {badge}{}</span> <small>at {}, took {took}, {} hops</small>",
         escape(&flow.from),
         flow.src,
         flow.dst,
-        flow.proto,
+        super::proto_name(flow.proto),
         escape(&flow.outcome),
         flow.started,
         flow.hops.len(),

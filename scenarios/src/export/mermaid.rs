@@ -62,12 +62,12 @@ pub fn sequence(flow: &FlowRecord) -> String {
         out,
         "    title {}",
         escape(&format!(
-            "flow {}: {} {} → {} {:?}: {}",
+            "flow {}: {} {} → {} {}: {}",
             flow.id(),
             flow.from,
             flow.src,
             flow.dst,
-            flow.proto,
+            super::proto_name(flow.proto),
             flow.outcome
         ))
     );

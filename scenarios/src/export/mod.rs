@@ -101,6 +101,14 @@ impl FromStr for ExportKind {
     }
 }
 
+/// `TCP` or `UDP`.
+pub fn proto_name(p: sim_net::SocketProto) -> &'static str {
+    match p {
+        sim_net::SocketProto::Tcp => "TCP",
+        sim_net::SocketProto::Udp => "UDP",
+    }
+}
+
 /// Which request the Mermaid diagram follows: `STEP` (its first request) or `STEP.REQ`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowSelector {
