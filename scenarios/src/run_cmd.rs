@@ -86,7 +86,10 @@ pub fn run_cmd(args: RunArgs) -> ExitCode {
             }
         }
     }
-    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
     let opts = ExportOptions {
         mermaid_flow: args.mermaid_flow,
     };

@@ -82,21 +82,35 @@ fn pcapng_reads_back_with_one_interface_per_device_that_saw_traffic() {
         .map(|t| pcapng::interface_name(&placement, &t.component))
         .collect();
     assert_eq!(unique.into_iter().cloned().collect::<BTreeSet<_>>(), seen);
-    assert!(names.contains(&"node-1/default_client/eth0".to_string()), "{names:?}");
-    assert!(names.iter().any(|n| n.starts_with("node-1/veth")), "{names:?}");
+    assert!(
+        names.contains(&"node-1/default_client/eth0".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.starts_with("node-1/veth")),
+        "{names:?}"
+    );
     assert!(!packets.is_empty());
 }
 
 #[test]
 fn html_has_every_step_and_a_details_per_flow_all_escaped() {
     let out = run(&fixture("tests/fixtures/exports.yaml"));
-    let r = render(&[ExportKind::Html], &RunView::new(&out), &ExportOptions::default()).unwrap();
+    let r = render(
+        &[ExportKind::Html],
+        &RunView::new(&out),
+        &ExportOptions::default(),
+    )
+    .unwrap();
     let html = String::from_utf8(file(&r, "report.html").to_vec()).unwrap();
     for s in &out.report.steps {
         let escaped = scenarios::export::html::escape(&s.what);
         assert!(html.contains(&escaped), "missing step {:?}", s.what);
     }
-    assert!(html.contains("echo &lt;a&amp;b&gt;"), "user text is escaped");
+    assert!(
+        html.contains("echo &lt;a&amp;b&gt;"),
+        "user text is escaped"
+    );
     assert!(!html.contains("<a&b>"));
     assert_eq!(
         html.matches("<details class=\"flow\"").count(),
@@ -159,23 +173,48 @@ fn run_writes_the_exports_into_out_and_says_where() {
     let _ = std::fs::remove_dir_all(&dir);
     let out = Command::new(env!("CARGO_BIN_EXE_kube-netsim"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["run", "tests/fixtures/exports.yaml", "--export", "svg", "--out"])
+        .args([
+            "run",
+            "tests/fixtures/exports.yaml",
+            "--export",
+            "svg",
+            "--out",
+        ])
         .arg(&dir)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    for f in ["capture.pcapng", "topology.dot", "flow-0.0.mmd", "trace.jsonl", "flows.jsonl", "report.html"] {
+    for f in [
+        "capture.pcapng",
+        "topology.dot",
+        "flow-0.0.mmd",
+        "trace.jsonl",
+        "flows.jsonl",
+        "report.html",
+    ] {
         let p = dir.join("exports").join(f);
         assert!(p.is_file(), "{} missing:\n{stdout}", p.display());
-        assert!(stdout.contains(&format!("wrote {}", p.display())), "{stdout}");
+        assert!(
+            stdout.contains(&format!("wrote {}", p.display())),
+            "{stdout}"
+        );
     }
     // The SVG is drawn when Graphviz is installed; the run says which.
     let svg = dir.join("exports/topology.svg");
-    assert!(svg.is_file() || stdout.contains("skipped svg: Graphviz `dot` is not on PATH"), "{stdout}");
+    assert!(
+        svg.is_file() || stdout.contains("skipped svg: Graphviz `dot` is not on PATH"),
+        "{stdout}"
+    );
     let bad = Command::new(env!("CARGO_BIN_EXE_kube-netsim"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["run", "tests/fixtures/exports.yaml", "--mermaid-flow", "7", "--out"])
+        .args([
+            "run",
+            "tests/fixtures/exports.yaml",
+            "--mermaid-flow",
+            "7",
+            "--out",
+        ])
         .arg(&dir)
         .output()
         .unwrap();

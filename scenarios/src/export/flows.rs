@@ -135,7 +135,13 @@ pub fn packets(flow: &FlowRecord) -> Vec<(u32, Vec<&Hop>)> {
 fn tcp_flags(f: &str) -> (Map<String, Value>, Vec<&'static str>) {
     let mut m = Map::new();
     let mut names = Vec::new();
-    for (c, name) in [('F', "FIN"), ('S', "SYN"), ('R', "RST"), ('P', "PSH"), ('.', "ACK")] {
+    for (c, name) in [
+        ('F', "FIN"),
+        ('S', "SYN"),
+        ('R', "RST"),
+        ('P', "PSH"),
+        ('.', "ACK"),
+    ] {
         if f.contains(c) {
             m.insert(name.into(), Value::Bool(true));
             names.push(name);
@@ -177,7 +183,10 @@ fn record(
     tag: u32,
     hops: &[&Hop],
 ) -> Option<Value> {
-    if hops.iter().any(|h| h.point == Point::Arp || h.note.starts_with("ARP")) {
+    if hops
+        .iter()
+        .any(|h| h.point == Point::Arp || h.note.starts_with("ARP"))
+    {
         return None;
     }
     let (first, last) = (hops.first()?, hops.last()?);

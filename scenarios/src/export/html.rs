@@ -92,7 +92,8 @@ fn inline_svg(svg: &str) -> &str {
     svg.find("<svg").map_or(svg, |i| &svg[i..])
 }
 
-/// A strip with one tick per hop, placed by time between the request's start and end.
+/// A strip with one tick per hop, placed by time between the request's start and end (by
+/// order when everything happened at one instant, as on a node with no link latency).
 fn timeline(flow: &FlowRecord) -> String {
     const W: u64 = 600;
     let start = flow.started.as_nanos();
@@ -103,13 +104,18 @@ fn timeline(flow: &FlowRecord) -> String {
         .chain([flow.finished.as_nanos()])
         .max()
         .unwrap_or(start)
-        .saturating_sub(start)
-        .max(1);
+        .saturating_sub(start);
+    let by_order = span == 0;
+    let (span, n) = (span.max(1), (flow.hops.len() as u64).max(2) - 1);
     let mut out = format!(
         "<svg class=\"tl\" width=\"{W}\" height=\"14\" viewBox=\"0 0 {W} 14\" role=\"img\" aria-label=\"hop timeline\"><rect x=\"0\" y=\"6\" width=\"{W}\" height=\"2\" fill=\"#c9d0da\"/>"
     );
-    for h in &flow.hops {
-        let x = h.time.as_nanos().saturating_sub(start).min(span) * (W - 2) / span + 1;
+    for (i, h) in flow.hops.iter().enumerate() {
+        let x = if by_order {
+            i as u64 * (W - 2) / n + 1
+        } else {
+            h.time.as_nanos().saturating_sub(start).min(span) * (W - 2) / span + 1
+        };
         let (color, height) = match h.verdict {
             Verdict::Drop(_) => ("#c62828", 14),
             Verdict::Deliver => ("#2e7d32", 12),
@@ -244,7 +250,11 @@ pub fn report(view: &RunView<'_>, topology: Topology<'_>) -> String {
     out.push_str("<h2>Topology</h2>\n");
     match topology {
         Topology::Svg(svg) => {
-            let _ = writeln!(out, "<div class=\"topo\" id=\"topology\">{}</div>", inline_svg(svg));
+            let _ = writeln!(
+                out,
+                "<div class=\"topo\" id=\"topology\">{}</div>",
+                inline_svg(svg)
+            );
         }
         Topology::Dot(dot) => {
             let _ = writeln!(

@@ -93,11 +93,7 @@ pub fn sequence(flow: &FlowRecord) -> String {
             Verdict::Drop(_) => "-x",
             Verdict::Pass | Verdict::Deliver | Verdict::Consume => "->>",
         };
-        let _ = writeln!(
-            out,
-            "    p{from}{arrow}p{here}: {}",
-            escape(&hop_text(h))
-        );
+        let _ = writeln!(out, "    p{from}{arrow}p{here}: {}", escape(&hop_text(h)));
     }
     out
 }

@@ -134,10 +134,7 @@ impl FromStr for FlowSelector {
 
 impl FlowSelector {
     /// The selected flow of `flows`; `None` selects the first of the run.
-    pub fn pick<'f>(
-        sel: Option<FlowSelector>,
-        flows: &'f [FlowRecord],
-    ) -> Result<&'f FlowRecord, String> {
+    pub fn pick(sel: Option<FlowSelector>, flows: &[FlowRecord]) -> Result<&FlowRecord, String> {
         let found = match sel {
             None => flows.first(),
             Some(s) => flows
@@ -282,18 +279,19 @@ pub fn render(
     for kind in ExportKind::ALL.into_iter().filter(|k| wanted(*k)) {
         match kind {
             ExportKind::Pcapng => match view.capture {
-                Some(c) => out
-                    .files
-                    .push(("capture.pcapng".into(), pcapng::write(c, &view.placement())?)),
-                None => out
-                    .skipped
-                    .push("pcapng: the run was not captured".into()),
+                Some(c) => out.files.push((
+                    "capture.pcapng".into(),
+                    pcapng::write(c, &view.placement())?,
+                )),
+                None => out.skipped.push("pcapng: the run was not captured".into()),
             },
             ExportKind::Dot => out
                 .files
                 .push(("topology.dot".into(), dot_text.clone().into_bytes())),
             ExportKind::Svg => match &svg {
-                Ok(s) => out.files.push(("topology.svg".into(), s.clone().into_bytes())),
+                Ok(s) => out
+                    .files
+                    .push(("topology.svg".into(), s.clone().into_bytes())),
                 Err(why) => out.skipped.push(format!("svg: {why}")),
             },
             ExportKind::Mermaid => {
