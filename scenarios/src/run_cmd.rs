@@ -1,6 +1,8 @@
 //! `kube-netsim run`: run scenario files and report each step (exit 0 all held, 1 an
 //! expectation failed, 2 invalid input), then write the exports each scenario's `exports:`
 //! and `--export` ask for into `OUT/<scenario name>/` (`OUT` is `--out`, or `kns-out`).
+//! `kube-netsim export` is the same run printing only the files written, and exporting every
+//! kind when neither the file nor `--export` names one.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,6 +36,40 @@ pub struct RunArgs {
     pub mermaid_flow: Option<FlowSelector>,
 }
 
+/// Arguments of `kube-netsim export`.
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// Scenario files (YAML).
+    #[arg(required = true, value_name = "SCENARIO")]
+    pub scenarios: Vec<PathBuf>,
+    /// Override every scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Write exports into DIR/<scenario name>/ [default: kns-out].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write this export (repeatable): pcapng, dot, svg, mermaid, jsonl, flows, html
+    /// [default: the file's `exports:`, else all].
+    #[arg(long = "export", value_name = "KIND")]
+    pub exports: Vec<ExportKind>,
+    /// The request the Mermaid diagram follows: STEP or STEP.REQUEST (default: the first).
+    #[arg(long, value_name = "STEP[.REQ]")]
+    pub mermaid_flow: Option<FlowSelector>,
+}
+
+/// `kube-netsim export`.
+pub fn export_cmd(args: ExportArgs) -> ExitCode {
+    let run = RunArgs {
+        scenarios: args.scenarios,
+        seed: args.seed,
+        json: false,
+        out: args.out,
+        exports: args.exports,
+        mermaid_flow: args.mermaid_flow,
+    };
+    execute(&run, true)
+}
+
 /// A directory name for a scenario name: letters, digits, `.`, `-`, `_` kept, the rest `_`.
 fn dir_name(name: &str) -> String {
     let s: String = name
@@ -53,9 +89,13 @@ fn dir_name(name: &str) -> String {
     }
 }
 
-/// The kinds one scenario exports: its file's, then the flags', without duplicates.
-fn kinds(s: &Scenario, args: &RunArgs) -> Vec<ExportKind> {
+/// The kinds one scenario exports: its file's, then the flags', without duplicates; `all`
+/// when there are none (`export`).
+fn kinds(s: &Scenario, args: &RunArgs, all: bool) -> Vec<ExportKind> {
     let mut k: Vec<ExportKind> = s.exports.iter().chain(&args.exports).copied().collect();
+    if k.is_empty() && all {
+        k = ExportKind::ALL.to_vec();
+    }
     k.sort();
     k.dedup();
     k
@@ -75,6 +115,11 @@ fn write_exports(dir: &Path, rendered: &export::Rendered) -> Result<Vec<PathBuf>
 
 /// `kube-netsim run`.
 pub fn run_cmd(args: RunArgs) -> ExitCode {
+    execute(&args, false)
+}
+
+/// Runs every scenario; `export_only` prints only the files written (`kube-netsim export`).
+fn execute(args: &RunArgs, export_only: bool) -> ExitCode {
     // Every file is checked before anything runs: a typo fails fast.
     let mut loaded = Vec::new();
     for path in &args.scenarios {
@@ -96,7 +141,7 @@ pub fn run_cmd(args: RunArgs) -> ExitCode {
     let mut all_passed = true;
     let mut json = Vec::new();
     for (i, s) in loaded.iter().enumerate() {
-        let kinds = kinds(s, &args);
+        let kinds = kinds(s, args, export_only);
         let output = match run_with(s, args.seed, kinds.contains(&ExportKind::Pcapng)) {
             Ok(r) => r,
             Err(e) => {
@@ -108,7 +153,7 @@ pub fn run_cmd(args: RunArgs) -> ExitCode {
         all_passed &= report.passed();
         if args.json {
             json.push(report.json());
-        } else {
+        } else if !export_only {
             if i > 0 {
                 println!();
             }
@@ -145,6 +190,14 @@ pub fn run_cmd(args: RunArgs) -> ExitCode {
         }
         for why in &rendered.skipped {
             say(format!("skipped {why}"));
+        }
+        if export_only {
+            let text = report.text();
+            say(format!(
+                "{}: {}",
+                s.name,
+                text.lines().last().unwrap_or_default()
+            ));
         }
     }
     if args.json {

@@ -222,3 +222,32 @@ fn run_writes_the_exports_into_out_and_says_where() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--mermaid-flow: no such flow"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn export_prints_only_the_files_it_wrote() {
+    let dir = std::env::temp_dir().join(format!("kns-export-cmd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(env!("CARGO_BIN_EXE_kube-netsim"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "export",
+            "tests/fixtures/exports.yaml",
+            "--export",
+            "dot",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    // The file's exports plus dot (already listed): the same six files, and no step report.
+    let written: Vec<&str> = stdout.lines().filter(|l| l.starts_with("wrote ")).collect();
+    assert_eq!(written.len(), 6, "{stdout}");
+    assert!(!stdout.contains("expect body"), "{stdout}");
+    assert!(
+        stdout.ends_with("exports: PASS: 2 of 2 expectations held\n"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

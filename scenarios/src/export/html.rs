@@ -56,7 +56,7 @@ th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #e6e9ee;vertical-a
 th{background:#eef1f5;font-weight:600;font-size:12px}
 td.t,td.n{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:nowrap;font-size:12px}
 td.m{font-size:16px;width:1.5em;text-align:center}
-tr.failed td.m{color:#b3261e}tr.passed td.m{color:#18794e}
+tr.failed td{background:#fff4f4}tr.failed td.m{color:#b3261e}tr.passed td.m{color:#18794e}
 ul.d{margin:2px 0 0;padding-left:18px;color:#4a5567;font-size:13px}
 .topo{background:#fff;border:1px solid #d5dae1;overflow:auto;max-height:900px;padding:8px}
 .topo svg{max-width:100%;height:auto}
