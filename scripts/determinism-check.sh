@@ -27,11 +27,13 @@ for i in 1 2; do
   "$bin" trace --iptables-save "$dump" --local-ip 192.168.49.2 --src 10.244.1.9 \
     --dst 10.96.0.10 --dport 53 --proto udp --json > "$work/trace$i.json"
 done
-# Every example scenario, twice, as JSON.
+# Every example scenario, twice, as JSON, with every export (same bytes in every file).
 for ex in scenarios/examples/*.yaml; do
   base=$(basename "$ex" .yaml)
   for i in 1 2; do
-    "$bin" run --json "$ex" > "$work/$base$i.json"
+    "$bin" run --json "$ex" --out "$work/exports$i" \
+      --export pcapng --export dot --export mermaid --export jsonl --export flows --export html \
+      > "$work/$base$i.json" 2> /dev/null
   done
   if ! cmp -s "$work/${base}1.json" "$work/${base}2.json"; then
     echo "determinism check FAILED: two runs of $ex differ" >&2
@@ -39,10 +41,15 @@ for ex in scenarios/examples/*.yaml; do
     exit 1
   fi
 done
+if ! diff -r "$work/exports1" "$work/exports2" > /dev/null; then
+  echo "determinism check FAILED: the exports of two runs differ:" >&2
+  diff -rq "$work/exports1" "$work/exports2" | head -5 >&2 || true
+  exit 1
+fi
 for f in slices.json pods.txt trace.json; do
   if ! cmp -s "$work/${f%.*}1.${f##*.}" "$work/${f%.*}2.${f##*.}"; then
     echo "determinism check FAILED: two runs producing $f differ" >&2
     exit 1
   fi
 done
-echo "determinism: ok ($(wc -l < "$work/trace1.jsonl") trace records, identical across runs; get, trace and every example scenario identical too)"
+echo "determinism: ok ($(wc -l < "$work/trace1.jsonl") trace records, identical across runs; get, trace and every example scenario and its exports identical too)"

@@ -28,6 +28,9 @@ enum Command {
     /// Run scenario files: build each cluster, run its steps in simulated time, and report
     /// every step's outcome (exit 0 when all expectations hold, 1 when one fails).
     Run(run_cmd::RunArgs),
+    /// Run scenario files and write their exports (pcapng, DOT, SVG, Mermaid, trace and
+    /// Hubble-style flows as JSON Lines, an HTML report), printing only the files written.
+    Export(run_cmd::ExportArgs),
     /// Build the cluster the manifests describe and list objects as `kubectl get` would.
     Get(cluster_cmd::GetArgs),
     /// Print a pod's /etc/hosts or /etc/resolv.conf exactly as the kubelet writes it.
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run_cmd::run_cmd(args),
+        Command::Export(args) => run_cmd::export_cmd(args),
         Command::Trace(args) => trace_cmd::run(args),
         Command::Get(args) => cluster_cmd::get(args),
         Command::Files(args) => cluster_cmd::files(args),

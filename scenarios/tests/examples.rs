@@ -53,14 +53,21 @@ fn cli(args: &[&str]) -> (Option<i32>, String, String) {
 
 #[test]
 fn run_prints_json_and_exits_zero_when_all_hold() {
+    let dir = std::env::temp_dir().join(format!("kns-examples-{}", std::process::id()));
     let (code, out, err) = cli(&[
         "run",
         "scenarios/examples/quickstart.yaml",
         "--json",
         "--seed",
         "3",
+        "--out",
+        dir.to_str().unwrap(),
     ]);
     assert_eq!(code, Some(0), "{err}");
+    // The exports the file lists, announced on stderr so stdout stays one JSON document.
+    assert!(dir.join("quickstart/report.html").is_file(), "{err}");
+    assert!(err.contains("wrote "), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v[0]["name"], "quickstart");
     assert_eq!(v[0]["seed"], 3);
@@ -197,4 +204,24 @@ steps:
         ),
     ];
     insta::assert_snapshot!("apply_delete_errors", errors.join("\n"));
+}
+
+#[test]
+fn check_determinism_runs_twice_and_names_the_digest() {
+    let out = std::env::temp_dir().join(format!("kns-det-{}", std::process::id()));
+    let (code, stdout, err) = cli(&[
+        "run",
+        "scenarios/examples/node-failure.yaml",
+        "--check-determinism",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{stdout}{err}");
+    assert!(
+        err.contains("deterministic: two runs with seed 0, trace digest "),
+        "{err}"
+    );
+    let digest = err.rsplit(' ').next().unwrap().trim().to_string();
+    assert_eq!(digest.len(), 32, "{err}");
+    let _ = std::fs::remove_dir_all(out);
 }

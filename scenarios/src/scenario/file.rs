@@ -31,6 +31,24 @@ pub struct ScenarioFile {
     #[serde(default)]
     #[schemars(with = "Vec<StepFile>")]
     pub steps: Vec<Spanned<StepFile>>,
+    /// What to write after the run (`pcapng`, `dot`, `svg`, `mermaid`, `jsonl`, `flows`,
+    /// `html`); see [`crate::export`].
+    #[serde(default)]
+    #[schemars(schema_with = "exports_schema")]
+    pub exports: Vec<Spanned<String>>,
+}
+
+/// The schema of `exports:`: a list of the export names.
+fn exports_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let names: Vec<&str> = crate::export::ExportKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    schemars::json_schema!({
+        "type": "array",
+        "items": {"enum": names},
+        "description": "What to write after the run, into OUT/<name>/."
+    })
 }
 
 /// `cluster:` — what [`sim_k8s::cluster::ClusterConfig`] takes; unset fields keep its

@@ -10,6 +10,8 @@ use sim_k8s::cluster::{ClusterConfig, NetworkPlugin};
 use sim_k8s::manifest::{LoadOptions, Manifests, load_paths, load_str};
 use sim_k8s::object::Object;
 
+use crate::export::ExportKind;
+
 use super::file::{NodesSpec, PluginName, ScenarioFile};
 use super::step::{Action, Check, Step, validate};
 
@@ -25,6 +27,8 @@ pub struct Scenario {
     /// Objects from the manifests, plus the named nodes of `cluster.nodes`.
     pub objects: Vec<Object>,
     pub steps: Vec<Step>,
+    /// `exports:`, in the file's order, without duplicates.
+    pub exports: Vec<ExportKind>,
 }
 
 /// Why a scenario file cannot be run (exit code 2).
@@ -197,6 +201,16 @@ pub fn load_text(source: &str, text: &str, base: &Path) -> Result<Scenario, Scen
         }
         steps.push(step);
     }
+    let mut exports = Vec::new();
+    for (i, e) in file.exports.iter().enumerate() {
+        let kind: ExportKind = e.value.parse().map_err(|m| ScenarioError {
+            location: at(source, &e.referenced),
+            message: format!("exports[{i}]: {m}"),
+        })?;
+        if !exports.contains(&kind) {
+            exports.push(kind);
+        }
+    }
     Ok(Scenario {
         source: source.to_string(),
         name: file.name,
@@ -205,5 +219,6 @@ pub fn load_text(source: &str, text: &str, base: &Path) -> Result<Scenario, Scen
         config,
         objects,
         steps,
+        exports,
     })
 }

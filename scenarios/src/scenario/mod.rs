@@ -6,7 +6,8 @@
 //! - [`step`]: steps validated into [`step::Action`]s;
 //! - [`load`]: reading a file into a [`load::Scenario`] (manifests loaded, errors located);
 //! - [`runner`]: building the cluster and running the steps (the agnhost convention);
-//! - [`report`]: the step outcomes as text or JSON.
+//! - [`report`]: the step outcomes as text or JSON, and every request's hops
+//!   ([`report::FlowRecord`]) for the exports ([`crate::export`]).
 //!
 //! Not yet: DNS and NetworkPolicy steps, Service traffic (kube-proxy is its own issue: a
 //! `svc/` target resolves to the clusterIP, which nothing answers yet).
@@ -18,5 +19,5 @@ pub mod runner;
 pub mod step;
 
 pub use load::{Scenario, ScenarioError, load_file, load_text};
-pub use report::{RunReport, Status, StepReport};
-pub use runner::{run, run_observed};
+pub use report::{FlowRecord, RunReport, Status, StepReport};
+pub use runner::{RunOutput, run, run_with};

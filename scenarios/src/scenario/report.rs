@@ -2,7 +2,10 @@
 
 use std::fmt::Write as _;
 
+use std::net::SocketAddrV4;
+
 use sim_core::SimTime;
+use sim_net::{Hop, SocketProto};
 
 /// How a step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +48,35 @@ pub struct StepReport {
     pub details: Vec<String>,
 }
 
+/// One request of a `send` step: who asked whom, what came of it, and every hop the
+/// dataplane recorded while it ran (its packets, their replies, ARP).
+#[derive(Debug, Clone)]
+pub struct FlowRecord {
+    /// Index of the `send` step.
+    pub step: usize,
+    /// Which of the step's `count` requests (0-based).
+    pub request: u32,
+    /// The client pod, `namespace/name`.
+    pub from: String,
+    /// The client's address and ephemeral port (port 0 if it never got one).
+    pub src: SocketAddrV4,
+    pub dst: SocketAddrV4,
+    pub proto: SocketProto,
+    pub started: SimTime,
+    pub finished: SimTime,
+    /// The client's outcome, as the step details print it.
+    pub outcome: String,
+    pub success: bool,
+    pub hops: Vec<Hop>,
+}
+
+impl FlowRecord {
+    /// `STEP.REQUEST`, the name `--mermaid-flow` takes.
+    pub fn id(&self) -> String {
+        format!("{}.{}", self.step, self.request)
+    }
+}
+
 /// A whole run.
 #[derive(Debug, Clone)]
 pub struct RunReport {
@@ -53,6 +85,8 @@ pub struct RunReport {
     pub seed: u64,
     pub nodes: usize,
     pub steps: Vec<StepReport>,
+    /// Every request of every `send`, in the order they ran, with the hops it caused.
+    pub flows: Vec<FlowRecord>,
     /// Controller errors and a run cut short (these fail the run).
     pub errors: Vec<String>,
 }

@@ -29,7 +29,7 @@ use sim_net::{SimEvent, SocketProto, Verdict};
 
 use super::file::SnapshotTable;
 use super::load::{Scenario, ScenarioError};
-use super::report::{RunReport, Status, StepReport};
+use super::report::{FlowRecord, RunReport, Status, StepReport};
 use super::step::{Action, Check, NodeOp, Send, SendKind, SourceIp, Target, When};
 use crate::pod_files::{KubeletView, pod_file};
 
@@ -79,20 +79,32 @@ struct Runner {
     /// Pods (`ns/name`) whose netexec servers run, with the sandbox they run in.
     served: BTreeMap<String, sim_net::NetNsId>,
     last: Option<Vec<Attempt>>,
+    /// The step running now, and the requests run so far (for [`RunReport::flows`]).
+    step_index: usize,
+    flows: Vec<FlowRecord>,
+}
+
+/// What a run leaves behind: the report, the cluster and network as the run ended (the
+/// network is `world.sim.net`, with the capture when asked for), and the engine's trace.
+pub struct RunOutput {
+    pub report: RunReport,
+    pub world: ClusterSim,
+    pub trace: Trace,
 }
 
 /// Runs `scenario`; `seed` overrides the file's. Cluster build errors are input errors.
 pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<RunReport, ScenarioError> {
-    run_observed(scenario, seed, &mut |_, _| {}).map(|(report, _)| report)
+    run_with(scenario, seed, false, &mut |_, _| {}).map(|o| o.report)
 }
 
-/// [`run`], calling `progress(steps_done, now)` after each step, and returning the engine's
-/// trace (every hop of every packet) with the report.
-pub fn run_observed(
+/// [`run`], keeping what the exports need; `capture` records every frame (pcapng);
+/// `progress(steps_done, now)` is called after each step.
+pub fn run_with(
     scenario: &Scenario,
     seed: Option<u64>,
+    capture: bool,
     progress: &mut dyn FnMut(usize, SimTime),
-) -> Result<(RunReport, Trace), ScenarioError> {
+) -> Result<RunOutput, ScenarioError> {
     let seed = seed.unwrap_or(scenario.seed);
     let cluster =
         Cluster::build(scenario.objects.iter(), scenario.config.clone()).map_err(|e| {
@@ -102,12 +114,17 @@ pub fn run_observed(
             }
         })?;
     let nodes = cluster.nodes.len();
-    let sim = ClusterSim::new(cluster, seed, DEFAULT_WATCH_LAG);
+    let mut sim = ClusterSim::new(cluster, seed, DEFAULT_WATCH_LAG);
+    if capture {
+        sim.sim.capture = Some(sim_net::pcapng::Capture::new());
+    }
     let engine = Engine::new(sim, seed).with_budget(EVENT_BUDGET);
     let mut r = Runner {
         engine,
         served: BTreeMap::new(),
         last: None,
+        step_index: 0,
+        flows: Vec::new(),
     };
     let mut report = RunReport {
         name: scenario.name.clone(),
@@ -115,6 +132,7 @@ pub fn run_observed(
         seed,
         nodes,
         steps: Vec::new(),
+        flows: Vec::new(),
         errors: Vec::new(),
     };
     r.serve_new();
@@ -130,6 +148,7 @@ pub fn run_observed(
             break;
         }
         r.serve_new();
+        r.step_index = index;
         let (what, status, details) = match r.step(t, &step.action) {
             Ok(x) => x,
             Err(e) => {
@@ -154,8 +173,13 @@ pub fn run_observed(
             .iter()
             .map(|(t, e)| format!("{t}: {e}")),
     );
-    let (_, trace) = r.engine.into_parts();
-    Ok((report, trace))
+    report.flows = std::mem::take(&mut r.flows);
+    let (world, trace) = r.engine.into_parts();
+    Ok(RunOutput {
+        report,
+        world,
+        trace,
+    })
 }
 
 type StepOutcome = (String, Status, Vec<String>);
@@ -426,7 +450,7 @@ impl Runner {
             Err(e) => return Ok((what, Status::Failed, vec![e])),
         };
         let mut attempts = Vec::new();
-        for _ in 0..s.count {
+        for index in 0..s.count {
             let at = self.engine.now().max(t);
             let world = self.engine.world_mut();
             world.sim.hops.clear();
@@ -481,6 +505,19 @@ impl Runner {
                         s
                     })
             };
+            self.flows.push(FlowRecord {
+                step: self.step_index,
+                request: index,
+                from: from.clone(),
+                src: result.local,
+                dst,
+                proto,
+                started: result.started,
+                finished: result.finished,
+                outcome: result.outcome.to_string(),
+                success: result.outcome.is_success(),
+                hops: std::mem::take(&mut self.engine.world_mut().sim.hops),
+            });
             attempts.push(Attempt {
                 elapsed: result.elapsed(),
                 outcome: result.outcome,
