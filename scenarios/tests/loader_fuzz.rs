@@ -7,10 +7,8 @@ use proptest::prelude::*;
 use scenarios::scenario::load_text;
 
 fn quickstart() -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.yaml"),
-    )
-    .unwrap()
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.yaml"))
+        .unwrap()
 }
 
 /// Pieces of scenario syntax, to make random documents that get past the YAML parser.

@@ -64,18 +64,64 @@ pub struct ClusterSection {
     pub cluster_cidr: Option<String>,
     #[serde(rename = "serviceCIDR")]
     pub service_cidr: Option<String>,
-    /// One-way latency of every node's link to the segment (Go-style duration).
-    #[serde(default, deserialize_with = "opt_duration")]
-    #[schemars(schema_with = "duration_schema")]
-    pub link_latency: Option<SimDuration>,
+    /// kubelet's `clusterDomain` (default `cluster.local`).
+    pub cluster_domain: Option<String>,
+    /// Every node's (and external host's) link to its network.
+    pub links: Option<LinksFile>,
+    /// Hosts outside the cluster ("the internet"), behind the cloud router on
+    /// 203.0.113.0/24; they run agnhost netexec, and `send.from: external:NAME` sends from
+    /// them.
+    #[serde(default)]
+    pub external: Vec<ExternalFile>,
 }
 
-/// `nodes: 3` or `nodes: [a, b]`.
+/// `links: {latency: 200us, bandwidth: 1Gbit, loss: 0.1%}`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinksFile {
+    /// One-way propagation delay (Go-style duration; default 100us).
+    #[serde(default, deserialize_with = "opt_duration")]
+    #[schemars(schema_with = "duration_schema")]
+    pub latency: Option<SimDuration>,
+    /// `tc`-style rate: `100Mbit`, `1Gbit`, `512Kbit`, `9600bit` (default: unlimited).
+    pub bandwidth: Option<String>,
+    /// Loss probability: `0.1%` (default 0).
+    pub loss: Option<String>,
+}
+
+/// `{name: client-1, address: 203.0.113.10}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalFile {
+    pub name: String,
+    pub address: Option<String>,
+}
+
+/// `nodes: 3`, `nodes: [a, b]`, or nodes with labels and addresses.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum NodesSpec {
     Count(usize),
-    Names(Vec<String>),
+    List(Vec<NodeEntry>),
+}
+
+/// A node by name, or `{name, labels, address}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum NodeEntry {
+    Name(String),
+    Full(NodeFile),
+}
+
+/// `{name: node-1, labels: {topology.kubernetes.io/zone: a}, address: 172.18.0.21}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFile {
+    pub name: String,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Its InternalIP, in the node subnet 172.18.0.0/16.
+    pub address: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]

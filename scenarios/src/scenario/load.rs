@@ -6,12 +6,13 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use sim_k8s::cluster::{ClusterConfig, NetworkPlugin};
+use sim_k8s::cluster::{ClusterConfig, ExternalHost, NetworkPlugin};
 use sim_k8s::manifest::{LoadOptions, Manifests, load_paths, load_str};
 use sim_k8s::object::Object;
 
 use crate::export::ExportKind;
 
+use super::cluster_section::{node_object, parse_loss, parse_rate};
 use super::file::{NodesSpec, PluginName, ScenarioFile};
 use super::step::{Action, Check, Step, validate};
 
@@ -24,6 +25,8 @@ pub struct Scenario {
     pub description: String,
     pub seed: u64,
     pub config: ClusterConfig,
+    /// kubelet's `clusterDomain`.
+    pub cluster_domain: String,
     /// Objects from the manifests, plus the named nodes of `cluster.nodes`.
     pub objects: Vec<Object>,
     pub steps: Vec<Step>,
@@ -94,16 +97,18 @@ pub fn load_text(source: &str, text: &str, base: &Path) -> Result<Scenario, Scen
             return Err(whole("cluster.nodes: expected at least 1".into()));
         }
         Some(NodesSpec::Count(n)) => config.default_nodes = *n,
-        Some(NodesSpec::Names(names)) => {
-            let mut text = String::new();
-            for n in names {
-                text.push_str(&format!(
-                    "---\napiVersion: v1\nkind: Node\nmetadata: {{name: {n}, labels: {{kubernetes.io/hostname: {n}}}}}\n"
-                ));
+        Some(NodesSpec::List(entries)) => {
+            let mut names = std::collections::BTreeSet::new();
+            for (i, e) in entries.iter().enumerate() {
+                let node = node_object(i, e).map_err(whole)?;
+                let name = node.metadata.name.clone().unwrap_or_default();
+                if !names.insert(name.clone()) {
+                    return Err(whole(format!(
+                        "cluster.nodes[{i}]: node {name:?} is listed twice"
+                    )));
+                }
+                objects.push(Object::Node(node));
             }
-            let m = load_str("cluster.nodes", &text, &LoadOptions::default())
-                .map_err(|e| whole(format!("cluster.nodes: {e}")))?;
-            objects.extend(m.objects().cloned());
         }
     }
     if let Some(p) = c.network_plugin {
@@ -126,9 +131,47 @@ pub fn load_text(source: &str, text: &str, base: &Path) -> Result<Scenario, Scen
             ))
         })?;
     }
-    if let Some(l) = c.link_latency {
-        config.link.latency = l;
+    if let Some(l) = &c.links {
+        if let Some(lat) = l.latency {
+            config.link.latency = lat;
+        }
+        if let Some(b) = &l.bandwidth {
+            config.link.bandwidth_bps =
+                Some(parse_rate(b).map_err(|e| whole(format!("cluster.links.bandwidth: {e}")))?);
+        }
+        if let Some(p) = &l.loss {
+            config.link.loss_ppm =
+                parse_loss(p).map_err(|e| whole(format!("cluster.links.loss: {e}")))?;
+        }
     }
+    let mut external_names = std::collections::BTreeSet::new();
+    for (i, e) in c.external.iter().enumerate() {
+        let ip = e
+            .address
+            .as_deref()
+            .map(|a| {
+                a.parse().map_err(|_| {
+                    whole(format!(
+                        "cluster.external[{i}].address: {a:?}: expected an IPv4 address"
+                    ))
+                })
+            })
+            .transpose()?;
+        if e.name.is_empty() || e.name.contains('/') || !external_names.insert(e.name.clone()) {
+            return Err(whole(format!(
+                "cluster.external[{i}].name: {:?}: expected a unique name without /",
+                e.name
+            )));
+        }
+        config.external_hosts.push(ExternalHost {
+            name: e.name.clone(),
+            ip,
+        });
+    }
+    let cluster_domain = c
+        .cluster_domain
+        .clone()
+        .unwrap_or_else(|| crate::pod_files::DEFAULT_CLUSTER_DOMAIN.into());
 
     // Manifests: inline objects and includes, in order, as one set (duplicates detected).
     let opts = LoadOptions::default();
@@ -217,6 +260,7 @@ pub fn load_text(source: &str, text: &str, base: &Path) -> Result<Scenario, Scen
         description: file.description,
         seed: file.seed,
         config,
+        cluster_domain,
         objects,
         steps,
         exports,

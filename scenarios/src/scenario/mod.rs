@@ -12,6 +12,7 @@
 //! Not yet: DNS and NetworkPolicy steps, Service traffic (kube-proxy is its own issue: a
 //! `svc/` target resolves to the clusterIP, which nothing answers yet).
 
+mod cluster_section;
 pub mod file;
 pub mod load;
 pub mod report;

@@ -30,7 +30,7 @@ use sim_net::{SimEvent, SocketProto, Verdict};
 use super::file::SnapshotTable;
 use super::load::{Scenario, ScenarioError};
 use super::report::{FlowRecord, RunReport, Status, StepReport};
-use super::step::{Action, Check, NodeOp, Send, SendKind, SourceIp, Target, When};
+use super::step::{Action, Check, NodeOp, Send, SendKind, Source, SourceIp, Target, When};
 use crate::pod_files::{KubeletView, pod_file};
 
 /// agnhost netexec's default `--http-port`.
@@ -82,6 +82,8 @@ struct Runner {
     /// The step running now, and the requests run so far (for [`RunReport::flows`]).
     step_index: usize,
     flows: Vec<FlowRecord>,
+    /// What shapes the kubelet's files.
+    kubelet: KubeletView,
 }
 
 /// What a run leaves behind: the report, the cluster and network as the run ended (the
@@ -125,7 +127,12 @@ pub fn run_with(
         last: None,
         step_index: 0,
         flows: Vec::new(),
+        kubelet: KubeletView {
+            cluster_domain: scenario.cluster_domain.clone(),
+            ..KubeletView::default()
+        },
     };
+    r.serve_externals();
     let mut report = RunReport {
         name: scenario.name.clone(),
         description: scenario.description.clone(),
@@ -186,6 +193,20 @@ type StepOutcome = (String, Status, Vec<String>);
 
 impl Runner {
     /// Starts netexec in every running agnhost pod that has none yet.
+    /// Starts netexec on every external host (named after the host).
+    fn serve_externals(&mut self) {
+        let world = self.engine.world_mut();
+        let hosts: Vec<(String, sim_net::NetNsId)> = world
+            .cluster
+            .externals
+            .iter()
+            .map(|(n, (ns, _))| (n.clone(), *ns))
+            .collect();
+        for (name, ns) in hosts {
+            serve_netexec(world, ns, &name, &format!("external:{name}"));
+        }
+    }
+
     fn serve_new(&mut self) {
         let world = self.engine.world_mut();
         let running: Vec<(String, sim_net::NetNsId)> = world
@@ -207,23 +228,8 @@ impl Runner {
             if !runs_netexec(pod) {
                 continue;
             }
-            for (proto, port) in [
-                (SocketProto::Tcp, NETEXEC_HTTP_PORT),
-                (SocketProto::Udp, NETEXEC_UDP_PORT),
-            ] {
-                let spec = ServerSpec {
-                    proto,
-                    port,
-                    service: Service::NetExec {
-                        hostname: name.to_string(),
-                    },
-                };
-                if let Err(e) = world.sim.serve(ns, spec) {
-                    world
-                        .errors
-                        .push((SimTime::ZERO, format!("netexec in {key}: {e}")));
-                }
-            }
+            let name = name.to_string();
+            serve_netexec(world, ns, &name, &key);
             self.served.insert(key, ns);
         }
     }
@@ -432,18 +438,22 @@ impl Runner {
         } else {
             String::new()
         };
-        let what = format!(
-            "send {}/{} → {} {kind}{times}",
-            s.from.0, s.from.1, s.to_text
-        );
+        let what = format!("send {} → {} {kind}{times}", s.from, s.to_text);
         self.last = None;
-        let from = format!("{}/{}", s.from.0, s.from.1);
-        let Some(ns) = self.engine.world().cluster.pod_netns(&from) else {
-            return Ok((
-                what,
-                Status::Failed,
-                vec![format!("pod {from} is not running")],
-            ));
+        let from = s.from.to_string();
+        let cluster = &self.engine.world().cluster;
+        let ns = match &s.from {
+            Source::Pod { .. } => cluster.pod_netns(&from),
+            Source::Node(n) => cluster.nodes.get(n).map(|n| n.netns),
+            Source::External(n) => cluster.externals.get(n).map(|e| e.0),
+        };
+        let Some(ns) = ns else {
+            let why = match &s.from {
+                Source::Pod { .. } => format!("pod {from} is not running"),
+                Source::Node(n) => format!("no node {n}"),
+                Source::External(n) => format!("no external host {n} in cluster.external"),
+            };
+            return Ok((what, Status::Failed, vec![why]));
         };
         let dst = match self.resolve(&s.to) {
             Ok(d) => d,
@@ -604,7 +614,7 @@ impl Runner {
                     .store
                     .get_as::<Pod>(namespace, pod)
                     .ok_or_else(|| "no such pod".to_string())
-                    .and_then(|p| pod_file(p, *file, &KubeletView::default()));
+                    .and_then(|p| pod_file(p, *file, &self.kubelet));
                 let (pass, detail) = match text {
                     Err(e) => (false, e),
                     Ok(text) => {
@@ -768,6 +778,27 @@ impl Runner {
                     ),
                 )
             }
+        }
+    }
+}
+
+/// agnhost netexec in `ns` with `hostname`: HTTP on 8080/TCP, its UDP protocol on 8081.
+fn serve_netexec(world: &mut ClusterSim, ns: sim_net::NetNsId, hostname: &str, who: &str) {
+    for (proto, port) in [
+        (SocketProto::Tcp, NETEXEC_HTTP_PORT),
+        (SocketProto::Udp, NETEXEC_UDP_PORT),
+    ] {
+        let spec = ServerSpec {
+            proto,
+            port,
+            service: Service::NetExec {
+                hostname: hostname.to_string(),
+            },
+        };
+        if let Err(e) = world.sim.serve(ns, spec) {
+            world
+                .errors
+                .push((SimTime::ZERO, format!("netexec in {who}: {e}")));
         }
     }
 }

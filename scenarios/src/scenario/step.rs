@@ -110,13 +110,61 @@ pub enum SendKind {
 /// `send`, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Send {
-    pub from: (String, String),
+    pub from: Source,
     pub to: Target,
     /// The target as written, for reports.
     pub to_text: String,
     pub kind: SendKind,
     pub count: u32,
     pub timeout: SimDuration,
+}
+
+/// Where a request comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A pod, `NAMESPACE/NAME`.
+    Pod { namespace: String, name: String },
+    /// A node's own network namespace (a hostNetwork process), `node:NAME`.
+    Node(String),
+    /// An external host of `cluster.external`, `external:NAME`.
+    External(String),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Pod { namespace, name } => write!(f, "{namespace}/{name}"),
+            Source::Node(n) => write!(f, "node:{n}"),
+            Source::External(n) => write!(f, "external:{n}"),
+        }
+    }
+}
+
+/// `NAMESPACE/NAME`, `node:NAME` or `external:NAME`.
+pub fn source(field: &str, s: &str) -> Result<Source, StepError> {
+    let named = |n: &str, make: fn(String) -> Source| {
+        if n.is_empty() || n.contains('/') {
+            Err(err(
+                field,
+                format!("{s:?}: expected NAMESPACE/NAME, node:NAME or external:NAME"),
+            ))
+        } else {
+            Ok(make(n.to_string()))
+        }
+    };
+    if let Some(n) = s.strip_prefix("node:") {
+        return named(n, Source::Node);
+    }
+    if let Some(n) = s.strip_prefix("external:") {
+        return named(n, Source::External);
+    }
+    let (namespace, name) = ns_name(field, s).map_err(|_| {
+        err(
+            field,
+            format!("{s:?}: expected NAMESPACE/NAME, node:NAME or external:NAME"),
+        )
+    })?;
+    Ok(Source::Pod { namespace, name })
 }
 
 /// The address a server saw.
@@ -226,7 +274,7 @@ pub fn target(field: &str, s: &str) -> Result<Target, StepError> {
 }
 
 fn send(s: &SendFile) -> Result<Send, StepError> {
-    let from = ns_name("send.from", &s.from)?;
+    let from = source("send.from", &s.from)?;
     let to = target("send.to", &s.to)?;
     let kinds = [s.http_get.is_some(), s.tcp_connect, s.udp.is_some()];
     let kind = match (kinds.iter().filter(|k| **k).count(), &s.http_get, &s.udp) {

@@ -127,6 +127,20 @@ pub struct ClusterConfig {
     pub node_port_range: (u16, u16),
     /// Which network plugin the kubelets run (default kubenet).
     pub plugin: NetworkPlugin,
+    /// Hosts outside the cluster ("the internet"), behind the cloud router.
+    pub external_hosts: Vec<ExternalHost>,
+    /// The network the external hosts share with the cloud router (TEST-NET-3); its first
+    /// address is the router's.
+    pub external_subnet: Ipv4Net,
+}
+
+/// A host outside the cluster: a namespace on the external network, its default route via
+/// the cloud router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalHost {
+    pub name: String,
+    /// Its address (the next free one of the external subnet from .10 when unset).
+    pub ip: Option<Ipv4Addr>,
 }
 
 impl Default for ClusterConfig {
@@ -143,6 +157,8 @@ impl Default for ClusterConfig {
             non_masquerade_cidr: "10.0.0.0/8".parse().expect("literal"),
             node_port_range: (30000, 32767),
             plugin: NetworkPlugin::Kubenet,
+            external_hosts: Vec::new(),
+            external_subnet: "203.0.113.0/24".parse().expect("literal"),
         }
     }
 }
@@ -176,6 +192,16 @@ pub enum ClusterError {
     },
     #[error("the node subnet {0} has no room for another node")]
     NodeSubnetFull(Ipv4Net),
+    #[error(
+        "external host {host}: address {addr} is not a host address of the external subnet {subnet}"
+    )]
+    ExternalAddress {
+        host: String,
+        addr: Ipv4Addr,
+        subnet: Ipv4Net,
+    },
+    #[error("the external subnet {0} has no room for another host")]
+    ExternalSubnetFull(Ipv4Net),
     #[error(transparent)]
     Topology(#[from] TopologyError),
     #[error("service {service}: {why}")]
@@ -214,6 +240,8 @@ pub struct Cluster {
     pub nodes: BTreeMap<String, NodeRuntime>,
     /// By `namespace/name`.
     pub pods: BTreeMap<String, PodRuntime>,
+    /// External hosts by name: their namespace and address.
+    pub externals: BTreeMap<String, (NetNsId, Ipv4Addr)>,
 }
 
 const T0: SimTime = SimTime::ZERO;
@@ -297,8 +325,10 @@ impl Cluster {
             router,
             nodes: BTreeMap::new(),
             pods: BTreeMap::new(),
+            externals: BTreeMap::new(),
         };
         cluster.plumb_nodes(router_ip, r_eth)?;
+        cluster.plumb_externals()?;
         cluster.run_pods()?;
         cluster.settle_endpoints()?;
         Ok(cluster)
@@ -381,6 +411,75 @@ impl Cluster {
                     cni: NodeState::new(ns),
                 },
             );
+        }
+        Ok(())
+    }
+
+    /// The external network: a segment behind the cloud router's `ext0`, each external host
+    /// a namespace with `eth0` on it and a default route via the router.
+    fn plumb_externals(&mut self) -> Result<(), ClusterError> {
+        if self.config.external_hosts.is_empty() {
+            return Ok(());
+        }
+        let subnet = self.config.external_subnet;
+        let gw = nth_host(subnet, 1).ok_or(ClusterError::ExternalSubnetFull(subnet))?;
+        let segment = self.net.add_segment("internet")?;
+        let ext0 = self.net.add_nic(self.router, "ext0")?;
+        self.net
+            .add_addr(ext0, &format!("{gw}/{}", subnet.prefix_len()))?;
+        self.net.set_up(ext0);
+        self.net.attach(ext0, segment, self.config.link)?;
+        // Pod addresses are private to the VPC: nothing from outside is routed to them (a
+        // cloud's implied ingress firewall); node addresses are reachable (NodePorts).
+        let firewall = format!(
+            "*filter\n-A FORWARD -i ext0 -d {} -m comment --comment \"no route from the internet to pod addresses\" -j DROP\nCOMMIT\n",
+            self.config.cluster_cidr
+        );
+        self.net
+            .netns_mut(self.router)
+            .netfilter
+            .restore(&firewall, NOFLUSH)
+            .map_err(|e| ClusterError::Masquerade {
+                node: "cloud-router".into(),
+                why: e.to_string(),
+            })?;
+        let taken: Vec<Ipv4Addr> = self
+            .config
+            .external_hosts
+            .iter()
+            .filter_map(|h| h.ip)
+            .collect();
+        let mut next = 10u32;
+        for h in self.config.external_hosts.clone() {
+            let ip = match h.ip {
+                Some(ip) if subnet.contains(&ip) && ip != gw => ip,
+                Some(addr) => {
+                    return Err(ClusterError::ExternalAddress {
+                        host: h.name,
+                        addr,
+                        subnet,
+                    });
+                }
+                None => loop {
+                    let ip =
+                        nth_host(subnet, next).ok_or(ClusterError::ExternalSubnetFull(subnet))?;
+                    next += 1;
+                    if !taken.contains(&ip) {
+                        break ip;
+                    }
+                },
+            };
+            let ns = self.net.add_netns(&h.name)?;
+            let eth0 = self.net.add_nic(ns, "eth0")?;
+            self.net
+                .add_addr(eth0, &format!("{ip}/{}", subnet.prefix_len()))?;
+            self.net.set_up(eth0);
+            self.net.attach(eth0, segment, self.config.link)?;
+            self.net.add_route(
+                ns,
+                Route::unicast("0.0.0.0/0".parse().expect("literal"), Some(gw), eth0),
+            )?;
+            self.externals.insert(h.name, (ns, ip));
         }
         Ok(())
     }
