@@ -1671,6 +1671,8 @@ mod tests {
                 (LinkType::RawIp, _) => "raw:ip:icmp:data",
                 (LinkType::Ethernet, 42) => "eth:ethertype:arp",
                 (LinkType::Ethernet, _) => "eth:ethertype:ip:icmp:data",
+                (LinkType::LinuxSll, _) => "sll:ethertype:ip:icmp:data",
+                (LinkType::LinuxSll2, _) => "sll2:ethertype:ip:icmp:data",
             };
             assert_eq!(fields[3], protocols, "{line}");
             assert!(!fields[4].contains("Malformed"), "{line}");

@@ -259,3 +259,263 @@ impl Plan {
             .unwrap_or(SimDuration::ZERO)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use smoltcp::wire::{IpAddress, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket};
+
+    use super::*;
+    use crate::LinkProps;
+    use crate::netfilter::RestoreOptions;
+    use crate::packet::{self, Ipv4Header, TCP_ACK, TCP_SYN};
+    use crate::pcapng::{Capture, CapturedPacket, Direction, LinkType};
+    use crate::socket::{ClientSpec, Request, ServerSpec, Service};
+    use crate::topology::{ip, two_nodes_routed};
+
+    fn tcp(src: &str, sport: u16, dst: &str, dport: u16, flags: u8) -> Vec<u8> {
+        let (s, d) = (ip(src), ip(dst));
+        let seg = packet::tcp(s, sport, d, dport, 1000, 0, flags, 64240);
+        packet::ipv4(
+            Ipv4Header {
+                src: s,
+                dst: d,
+                protocol: IpProtocol::Tcp,
+                ttl: 64,
+                ident: 1,
+                dont_frag: true,
+            },
+            &seg,
+        )
+    }
+
+    fn ms(n: u64) -> SimDuration {
+        SimDuration::from_millis(n)
+    }
+
+    #[test]
+    fn flows_are_keyed_by_their_first_packets_orientation() {
+        let syn = tcp("10.0.0.1", 40000, "10.0.0.2", 80, TCP_SYN);
+        let syn_ack = tcp("10.0.0.2", 80, "10.0.0.1", 40000, TCP_SYN | TCP_ACK);
+        let other = tcp("10.0.0.3", 40001, "10.0.0.2", 80, TCP_SYN);
+        let ack = tcp("10.0.0.1", 40000, "10.0.0.2", 80, TCP_ACK);
+        let flows = flow::group([
+            (ms(0), syn),
+            (ms(1), syn_ack),
+            (ms(2), other),
+            (ms(3), ack),
+        ]);
+        assert_eq!(flows.len(), 2);
+        assert_eq!(flows[0].key.to_string(), "tcp 10.0.0.1:40000 → 10.0.0.2:80");
+        let dirs: Vec<(usize, bool)> = flows[0]
+            .packets
+            .iter()
+            .map(|p| (p.index, p.forward))
+            .collect();
+        assert_eq!(dirs, [(0, true), (1, false), (3, true)]);
+        assert_eq!(flows[1].key.src, ip("10.0.0.3"));
+        assert_eq!(flows[1].packets[0].offset, ms(2));
+    }
+
+    #[test]
+    fn rewriting_the_source_keeps_ports_and_every_checksum_right() {
+        let new = ip("10.244.7.9");
+        let check_ip = |pkt: &[u8]| {
+            let p = Ipv4Packet::new_checked(pkt).unwrap();
+            assert!(p.verify_checksum());
+            assert_eq!(p.src_addr(), new);
+            (IpAddress::Ipv4(p.src_addr()), IpAddress::Ipv4(p.dst_addr()))
+        };
+        let mut t = tcp("10.0.0.1", 40000, "10.0.0.2", 80, TCP_SYN);
+        // A capture taken with checksum offload: the TCP checksum is garbage.
+        t[36] ^= 0xFF;
+        rewrite_source(&mut t, new);
+        let (s, d) = check_ip(&t);
+        let seg = TcpPacket::new_checked(&t[20..]).unwrap();
+        assert!(seg.verify_checksum(&s, &d));
+        assert_eq!((seg.src_port(), seg.dst_port()), (40000, 80));
+
+        let udp = packet::udp(ip("10.0.0.1"), 5353, ip("10.0.0.2"), 53, b"q");
+        let mut u = packet::ipv4(
+            Ipv4Header {
+                src: ip("10.0.0.1"),
+                dst: ip("10.0.0.2"),
+                protocol: IpProtocol::Udp,
+                ttl: 64,
+                ident: 2,
+                dont_frag: false,
+            },
+            &udp,
+        );
+        rewrite_source(&mut u, new);
+        let (s, d) = check_ip(&u);
+        let dg = UdpPacket::new_checked(&u[20..]).unwrap();
+        assert!(dg.verify_checksum(&s, &d));
+        assert_eq!((dg.src_port(), dg.dst_port()), (5353, 53));
+
+        let mut p = crate::topology::ping("10.0.0.1", "10.0.0.2", 56, false);
+        rewrite_source(&mut p, new);
+        check_ip(&p);
+        let icmp = smoltcp::wire::Icmpv4Packet::new_checked(&p[20..]).unwrap();
+        assert!(icmp.verify_checksum());
+        assert_eq!(FlowKey::of(&p).unwrap().src, new);
+    }
+
+    #[test]
+    fn the_wireshark_fixture_replays_its_echo_requests_from_one_interface() {
+        let data = include_bytes!("../tests/fixtures/pcapng/sample-usec.pcap");
+        let plan = plan(data, &ReplayOptions::default()).unwrap();
+        // Classic pcap: one interface; two ARP requests, two echo requests (one flow).
+        assert_eq!(plan.interface.as_deref(), Some("if0"));
+        assert_eq!(plan.skipped.not_ipv4, 2);
+        assert_eq!(plan.flows.len(), 1);
+        let f = &plan.flows[0];
+        assert_eq!(f.key.protocol_name(), "icmp");
+        assert_eq!(f.packets.len(), 2);
+        assert!(f.packets.iter().all(|p| p.forward));
+        // The nanosecond file gives the same flows.
+        let nsec = include_bytes!("../tests/fixtures/pcapng/sample-nsec.pcap");
+        let other = super::plan(nsec, &ReplayOptions::default()).unwrap();
+        assert_eq!(other.flows[0].key, f.key);
+        // Naming an interface the file does not have is an error that lists them.
+        let e = super::plan(
+            data,
+            &ReplayOptions {
+                interface: Some("eth9".into()),
+                ..ReplayOptions::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the capture has no interface \"eth9\" (it has: if0)"
+        );
+    }
+
+    #[test]
+    fn a_corrupt_file_names_the_byte_offset() {
+        let data = include_bytes!("../tests/fixtures/pcapng/sample-usec.pcapng");
+        let e = plan(&data[..data.len() - 10], &ReplayOptions::default()).unwrap_err();
+        let ReplayError::Capture(c) = &e else {
+            panic!("{e}")
+        };
+        assert!(c.offset().is_some(), "{e}");
+        assert!(e.to_string().contains("byte offset"), "{e}");
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic_the_reader(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = plan(&data, &ReplayOptions::default());
+        }
+
+        #[test]
+        fn random_packets_in_a_valid_file_never_panic(
+            frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 0..8),
+            link in 0usize..4,
+        ) {
+            let link = [LinkType::Ethernet, LinkType::RawIp, LinkType::LinuxSll, LinkType::LinuxSll2][link];
+            let mut cap = Capture::new();
+            let i = cap.interface("x", link);
+            for (n, data) in frames.into_iter().enumerate() {
+                cap.record(CapturedPacket {
+                    time: SimTime::from_nanos(n as u64),
+                    interface: i,
+                    direction: Direction::Unknown,
+                    data,
+                });
+            }
+            let mut bytes = Vec::new();
+            cap.write_pcapng(&mut bytes).unwrap();
+            let p = plan(&bytes, &ReplayOptions { all_packets: true, ..ReplayOptions::default() }).unwrap();
+            let mut sim = NetSim::new(two_nodes_routed(LinkProps::default()).net, 1);
+            let ns = sim.net.netns_id("pod-a").unwrap();
+            let (inj, ev) = p.inject(&mut sim, ns, &ReplayOptions::default());
+            let mut e = sim.into_engine(1, ev).with_budget(100_000);
+            let _ = e.run_until(SimTime::from_nanos(1_000_000_000));
+            let _ = inj.report(e.world());
+        }
+    }
+
+    /// A GET from pod-a to pod-b's netexec, captured on every device, written as pcapng.
+    fn captured_get() -> Vec<u8> {
+        let t = two_nodes_routed(LinkProps::default());
+        let (a, b) = (t.pod_a, t.pod_b);
+        let mut sim = NetSim::new(t.net, 3).capture();
+        netexec(&mut sim, b);
+        let get = ClientSpec {
+            proto: SocketProto::Tcp,
+            dst: "10.244.2.3:8080".parse().unwrap(),
+            request: Request::HttpGet {
+                path: "/hostname".into(),
+            },
+            timeout: SimDuration::from_secs(5),
+        };
+        let ev = vec![sim.request(SimTime::ZERO, a, get)];
+        let mut e = sim.into_engine(3, ev);
+        e.run_until(SimTime::from_nanos(2_000_000_000)).unwrap();
+        assert!(e.world().results()[0].outcome.is_success());
+        let mut out = Vec::new();
+        e.world().capture.as_ref().unwrap().write_pcapng(&mut out).unwrap();
+        out
+    }
+
+    fn netexec(sim: &mut NetSim, ns: NetNsId) {
+        sim.serve(
+            ns,
+            ServerSpec {
+                proto: SocketProto::Tcp,
+                port: 8080,
+                service: Service::NetExec {
+                    hostname: "pod-b".into(),
+                },
+            },
+        )
+        .unwrap();
+    }
+
+    fn replay(data: &[u8], drop_rule: bool) -> Vec<FlowReport> {
+        let t = two_nodes_routed(LinkProps::default());
+        let (a, b, node2) = (t.pod_a, t.pod_b, t.node2);
+        let mut sim = NetSim::new(t.net, 3);
+        netexec(&mut sim, b);
+        if drop_rule {
+            sim.net
+                .netns_mut(node2)
+                .netfilter
+                .restore(
+                    "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -d 10.244.2.3/32 -p tcp --dport 8080 -m comment --comment \"what if\" -j DROP\nCOMMIT\n",
+                    RestoreOptions::default(),
+                )
+                .unwrap();
+        }
+        let opts = ReplayOptions::default();
+        let plan = plan(data, &opts).unwrap();
+        let (inj, ev) = plan.inject(&mut sim, a, &opts);
+        let mut e = sim.into_engine(3, ev);
+        e.run_until(inj.last_at() + SimDuration::from_secs(3)).unwrap();
+        inj.report(e.world())
+    }
+
+    #[test]
+    fn a_captured_get_replays_to_the_same_pod_and_a_drop_rule_shows_in_the_diff() {
+        let data = captured_get();
+        let p = plan(&data, &ReplayOptions::default()).unwrap();
+        assert_eq!(p.interface.as_deref(), Some("pod-a/eth0"));
+        let before = replay(&data, false);
+        assert_eq!(before.len(), 1, "{before:?}");
+        let text = before[0].to_string();
+        assert!(text.contains("delivered to pod-b (tcp socket :8080)"), "{text}");
+        assert!(text.contains("replies: "), "{text}");
+        let after = replay(&data, true);
+        let text = after[0].to_string();
+        assert!(
+            text.contains("dropped in node-2") && text.contains("what if"),
+            "{text}"
+        );
+        let changes = diff(&before, &after);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].key, before[0].key);
+        assert!(diff(&before, &before).is_empty());
+    }
+}

@@ -54,8 +54,11 @@ impl fmt::Display for FlowChange {
                 None => writeln!(f, "  {label}: not replayed")?,
                 Some(o) => {
                     for (i, line) in o.to_string().lines().enumerate() {
-                        let head = if i == 0 { label } else { "      " };
-                        writeln!(f, "  {head}: {line}")?;
+                        if i == 0 {
+                            writeln!(f, "  {label}: {line}")?;
+                        } else {
+                            writeln!(f, "          {line}")?;
+                        }
                     }
                 }
             }
