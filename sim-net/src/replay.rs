@@ -185,6 +185,8 @@ pub(crate) struct Injected {
 pub struct Injection {
     pub(crate) ns: NetNsId,
     pub(crate) flows: Vec<Injected>,
+    /// The packet-sink ports this injection added to the namespace.
+    sinks: Vec<(SocketProto, u16)>,
     last: SimTime,
 }
 
@@ -192,6 +194,15 @@ impl Injection {
     /// When the last packet is injected.
     pub fn last_at(&self) -> SimTime {
         self.last
+    }
+
+    /// Gives back the packet-sink ports the injection took, so the namespace's later traffic
+    /// on those ports is its own stack's again. Call it after [`Injection::report`].
+    pub fn release(&self, sim: &mut NetSim) {
+        let sink = &mut sim.net.netns_mut(self.ns).sink_ports;
+        for p in &self.sinks {
+            sink.remove(p);
+        }
     }
 }
 
@@ -207,6 +218,7 @@ impl Plan {
     ) -> (Injection, Vec<Scheduled>) {
         let mut order: Vec<(usize, usize, &FlowPacket)> = Vec::new();
         let mut flows = Vec::new();
+        let mut sinks = Vec::new();
         for (f, flow) in self.flows.iter().enumerate() {
             let sent_as = opts.source.map_or(flow.key, |s| flow.key.with_src(s));
             flows.push(Injected {
@@ -220,11 +232,14 @@ impl Plan {
                 17 => Some(SocketProto::Udp),
                 _ => None,
             };
-            if let Some(proto) = proto {
-                sim.net
+            if let Some(proto) = proto
+                && sim
+                    .net
                     .netns_mut(ns)
                     .sink_ports
-                    .insert((proto, sent_as.sport));
+                    .insert((proto, sent_as.sport))
+            {
+                sinks.push((proto, sent_as.sport));
             }
             for p in &flow.packets {
                 if p.forward || opts.all_packets {
@@ -247,7 +262,15 @@ impl Plan {
             last = last.max(at);
             events.push(Scheduled::from(job));
         }
-        (Injection { ns, flows, last }, events)
+        (
+            Injection {
+                ns,
+                flows,
+                sinks,
+                last,
+            },
+            events,
+        )
     }
 
     /// How long the capture lasts (first to last IPv4 packet).

@@ -5,7 +5,8 @@
 //! - [`file`]: the file format as serde types (unknown fields refused);
 //! - [`step`]: steps validated into [`step::Action`]s;
 //! - [`load`]: reading a file into a [`load::Scenario`] (manifests loaded, errors located);
-//! - [`runner`]: building the cluster and running the steps (the agnhost convention);
+//! - [`runner`]: building the cluster and running the steps;
+//! - [`netexec`]: which pods run agnhost netexec, and starting their servers;
 //! - [`report`]: the step outcomes as text or JSON.
 //!
 //! Not yet: DNS and NetworkPolicy steps, Service traffic (kube-proxy is its own issue: a
@@ -13,6 +14,7 @@
 
 pub mod file;
 pub mod load;
+pub mod netexec;
 pub mod report;
 pub mod runner;
 pub mod step;

@@ -1,9 +1,7 @@
 //! Running a scenario: the cluster built from its manifests and started in the engine
 //! ([`ClusterSim`]), then each step at its simulated time.
 //!
-//! Convention (the agnhost image): every running pod with a container whose `args` or
-//! `command` mention `netexec`, or which declares `containerPort: 8080`, runs agnhost
-//! `netexec` — HTTP on 8080/TCP and its UDP protocol on 8081/UDP, hostname the pod name.
+//! Convention (the agnhost image, [`super::netexec`]): agnhost pods run `netexec`.
 //! Pods started later (a scale-up) get their servers at the next step boundary after their
 //! kubelet ran them.
 //!
@@ -24,17 +22,15 @@ use sim_k8s::object::{Kind, Object, ObjectKey};
 use sim_k8s::store::Change;
 use sim_k8s::store::watch::DEFAULT_WATCH_LAG;
 use sim_net::socket::http::Response;
-use sim_net::socket::{ClientSpec, Outcome, Request, ServerSpec, Service};
+use sim_net::socket::{ClientSpec, Outcome, Request};
 use sim_net::{SimEvent, SocketProto, Verdict};
 
 use super::load::{Scenario, ScenarioError};
+use super::netexec::{Served, serve_new};
 use super::report::{RunReport, Status, StepReport};
 use super::step::{Action, Check, Send, SendKind, SourceIp, Target, When};
 
-/// agnhost netexec's default `--http-port`.
-pub const NETEXEC_HTTP_PORT: u16 = 8080;
-/// agnhost netexec's default `--udp-port`.
-pub const NETEXEC_UDP_PORT: u16 = 8081;
+pub use super::netexec::{NETEXEC_HTTP_PORT, NETEXEC_UDP_PORT};
 /// Events one run may deliver before it is called runaway.
 const EVENT_BUDGET: u64 = 50_000_000;
 
@@ -56,24 +52,10 @@ impl Attempt {
     }
 }
 
-fn runs_netexec(p: &Pod) -> bool {
-    p.spec.iter().flat_map(|s| &s.containers).any(|c| {
-        c.args
-            .iter()
-            .chain(c.command.iter())
-            .flatten()
-            .any(|a| a.contains("netexec"))
-            || c.ports
-                .iter()
-                .flatten()
-                .any(|p| p.container_port == i32::from(NETEXEC_HTTP_PORT))
-    })
-}
-
 struct Runner {
     engine: Engine<ClusterSim>,
-    /// Pods (`ns/name`) whose netexec servers run, with the sandbox they run in.
-    served: BTreeMap<String, sim_net::NetNsId>,
+    /// Pods whose netexec servers run.
+    served: Served,
     last: Option<Vec<Attempt>>,
 }
 
@@ -92,7 +74,7 @@ pub fn run(scenario: &Scenario, seed: Option<u64>) -> Result<RunReport, Scenario
     let engine = Engine::new(sim, seed).with_budget(EVENT_BUDGET);
     let mut r = Runner {
         engine,
-        served: BTreeMap::new(),
+        served: Served::new(),
         last: None,
     };
     let mut report = RunReport {
@@ -147,45 +129,7 @@ type StepOutcome = (String, Status, Vec<String>);
 impl Runner {
     /// Starts netexec in every running agnhost pod that has none yet.
     fn serve_new(&mut self) {
-        let world = self.engine.world_mut();
-        let running: Vec<(String, sim_net::NetNsId)> = world
-            .cluster
-            .pods
-            .iter()
-            .map(|(k, p)| (k.clone(), p.sandbox.netns))
-            .collect();
-        self.served
-            .retain(|k, ns| running.iter().any(|(rk, rns)| rk == k && rns == ns));
-        for (key, ns) in running {
-            if self.served.contains_key(&key) {
-                continue;
-            }
-            let (pns, name) = key.split_once('/').expect("pod keys are ns/name");
-            let Some(pod) = world.cluster.store.get_as::<Pod>(pns, name) else {
-                continue;
-            };
-            if !runs_netexec(pod) {
-                continue;
-            }
-            for (proto, port) in [
-                (SocketProto::Tcp, NETEXEC_HTTP_PORT),
-                (SocketProto::Udp, NETEXEC_UDP_PORT),
-            ] {
-                let spec = ServerSpec {
-                    proto,
-                    port,
-                    service: Service::NetExec {
-                        hostname: name.to_string(),
-                    },
-                };
-                if let Err(e) = world.sim.serve(ns, spec) {
-                    world
-                        .errors
-                        .push((SimTime::ZERO, format!("netexec in {key}: {e}")));
-                }
-            }
-            self.served.insert(key, ns);
-        }
+        serve_new(self.engine.world_mut(), &mut self.served);
     }
 
     fn step(&mut self, t: SimTime, action: &Action) -> Result<StepOutcome, String> {
