@@ -4,6 +4,7 @@
 
 mod arq_demo;
 mod cluster_cmd;
+mod replay_cmd;
 mod run_cmd;
 mod trace_cmd;
 
@@ -35,6 +36,10 @@ enum Command {
     /// Trace a new connection through a node's iptables rules (an iptables-save dump),
     /// rule by rule, exploring every random branch.
     Trace(trace_cmd::TraceArgs),
+    /// Replay a capture's packets from a pod, node or external client into the cluster the
+    /// manifests describe and report per flow what became of them (with --baseline-f, which
+    /// flows would change).
+    Replay(replay_cmd::ReplayArgs),
     /// Run the built-in engine demo: stop-and-wait ARQ over a lossy simulated link.
     Demo {
         /// Root seed of every random choice in the run.
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
         Command::Trace(args) => trace_cmd::run(args),
         Command::Get(args) => cluster_cmd::get(args),
         Command::Files(args) => cluster_cmd::files(args),
+        Command::Replay(args) => replay_cmd::run(args),
         Command::Demo {
             seed,
             frames,

@@ -32,7 +32,7 @@ use super::step::{Action, Check, Send, SendKind, SourceIp, Target, When};
 
 pub use super::netexec::{NETEXEC_HTTP_PORT, NETEXEC_UDP_PORT};
 /// Events one run may deliver before it is called runaway.
-const EVENT_BUDGET: u64 = 50_000_000;
+pub const EVENT_BUDGET: u64 = 50_000_000;
 
 /// One request of a `send` and what became of it.
 #[derive(Debug, Clone)]

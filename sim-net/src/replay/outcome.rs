@@ -205,6 +205,20 @@ impl fmt::Display for FlowReport {
 }
 
 impl FlowReport {
+    /// Renames the namespaces its fates name (a higher layer knows `demo_server` as the pod
+    /// `demo/server`); names `rename` returns `None` for are kept.
+    pub fn rename_netns(&mut self, rename: impl Fn(&str) -> Option<String>) {
+        for (fate, _) in &mut self.outcome.fates {
+            if let Fate::Delivered { netns, .. }
+            | Fate::Consumed { netns, .. }
+            | Fate::Dropped { netns, .. } = fate
+                && let Some(new) = rename(netns)
+            {
+                *netns = new;
+            }
+        }
+    }
+
     /// The report as JSON.
     pub fn json(&self) -> Value {
         json!({
