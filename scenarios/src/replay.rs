@@ -4,7 +4,7 @@
 //! `kube-netsim replay` and the scenario runner's `replay` step; the dataplane side
 //! (flows, fates, diff) is [`sim_net::replay`].
 //!
-//! An external client is a namespace `external/IP` on the cluster's segment (the VPC), with
+//! An external client is a namespace `external-IP` on the cluster's segment (the VPC), with
 //! `eth0` holding IP — in the node subnet if IP is in it, else as a /32 with a link route
 //! to the cloud router, which gets a route back — and a default route via the cloud
 //! router, like a VM next to the nodes. Created on first use.
@@ -95,9 +95,9 @@ pub fn resolve(world: &mut ClusterSim, origin: &Origin) -> Result<(NetNsId, Ipv4
     }
 }
 
-/// The `external/IP` namespace (see the module doc), created on first use.
+/// The `external-IP` namespace (see the module doc), created on first use.
 fn external_client(world: &mut ClusterSim, ip: Ipv4Addr) -> Result<NetNsId, String> {
-    let name = format!("external/{ip}");
+    let name = format!("external-{ip}");
     let (segment, router, subnet, link) = {
         let c = &world.cluster;
         (c.segment, c.router, c.config.node_subnet, c.config.link)

@@ -2,7 +2,7 @@
 //!
 //! A step is a mapping with its timing (`at:` absolute, or `after:` the previous step) and
 //! exactly one action key (`send`, `expect`, `scale`, `setCondition`, `wait`, `apply`,
-//! `delete`). Each action
+//! `delete`, `replay`). Each action
 //! is an `Option` field here so unknown keys are refused by serde and "exactly one" is
 //! checked by [`super::step`]; a new kind of step (DNS, NetworkPolicy) is one more field and
 //! one more [`super::step::Action`] variant.
@@ -83,6 +83,22 @@ pub struct StepFile {
     /// One Kubernetes object, created or (if it exists) updated, as `kubectl apply` would.
     pub apply: Option<serde_json::Value>,
     pub delete: Option<DeleteFile>,
+    pub replay: Option<ReplayFile>,
+}
+
+/// `replay: {pcap: PATH, from: NS/POD|node/NAME|external/IP}` — inject a capture's
+/// client-side packets and report what became of each flow.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReplayFile {
+    /// pcapng or pcap, relative to the scenario file.
+    pub pcap: String,
+    pub from: String,
+    /// Inject every packet, not only each flow's client side.
+    #[serde(default)]
+    pub all_packets: bool,
+    /// The capture interface to replay (default: that of the first IPv4 packet).
+    pub interface: Option<String>,
 }
 
 /// `delete: {kind: Pod, name: NAMESPACE/NAME}` (cluster-scoped kinds: `name: NAME`).

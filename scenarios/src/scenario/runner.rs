@@ -28,7 +28,7 @@ use sim_net::{SimEvent, SocketProto, Verdict};
 use super::load::{Scenario, ScenarioError};
 use super::netexec::{Served, serve_new};
 use super::report::{RunReport, Status, StepReport};
-use super::step::{Action, Check, Send, SendKind, SourceIp, Target, When};
+use super::step::{Action, Check, Replay, Send, SendKind, SourceIp, Target, When};
 
 pub use super::netexec::{NETEXEC_HTTP_PORT, NETEXEC_UDP_PORT};
 /// Events one run may deliver before it is called runaway.
@@ -140,6 +140,7 @@ impl Runner {
                 (format!("wait {d}"), Status::Done, Vec::new())
             }
             Action::Send(s) => self.send(t, s)?,
+            Action::Replay(r) => self.replay(t, r)?,
             Action::Apply(o) => {
                 let key = o.key();
                 let what = format!("apply {} {}", key.kind, show_key(&key));
@@ -209,6 +210,27 @@ impl Runner {
                 (what, Status::Done, Vec::new())
             }
         })
+    }
+
+    /// A `replay` step: the capture's flows injected from the origin, one detail line per
+    /// line of each flow's report.
+    fn replay(&mut self, t: SimTime, r: &Replay) -> Result<StepOutcome, String> {
+        let name = r.pcap.file_name().unwrap_or(r.pcap.as_os_str());
+        let what = format!("replay {} from {}", name.to_string_lossy(), r.from);
+        let plan = match crate::replay::read_plan(&r.pcap, &r.options) {
+            Ok(p) => p,
+            Err(e) => return Ok((what, Status::Failed, vec![e])),
+        };
+        if let Err(e) = crate::replay::resolve(self.engine.world_mut(), &r.from) {
+            return Ok((what, Status::Failed, vec![e]));
+        }
+        let reports = crate::replay::replay_in(&mut self.engine, &plan, &r.from, &r.options, t)?;
+        self.serve_new();
+        let details = reports
+            .iter()
+            .flat_map(|f| f.to_string().lines().map(str::to_string).collect::<Vec<_>>())
+            .collect();
+        Ok((what, Status::Done, details))
     }
 
     fn api(&mut self, t: SimTime, change: Change) {

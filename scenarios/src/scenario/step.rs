@@ -10,7 +10,7 @@ use sim_net::socket::app::DEFAULT_CLIENT_TIMEOUT;
 use sim_k8s::manifest::{LoadOptions, load_str};
 use sim_k8s::object::{Kind, Object, ObjectKey};
 
-use super::file::{ConditionStatus, DeleteFile, ExpectFile, SendFile, StepFile};
+use super::file::{ConditionStatus, DeleteFile, ExpectFile, ReplayFile, SendFile, StepFile};
 
 /// When a step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +46,16 @@ pub enum Action {
     /// Create the object, or update it if it exists.
     Apply(Box<Object>),
     Delete(ObjectKey),
+    Replay(Replay),
+}
+
+/// `replay`, validated; `pcap` is as written until [`super::load`] makes it relative to
+/// the scenario file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replay {
+    pub pcap: std::path::PathBuf,
+    pub from: crate::replay::Origin,
+    pub options: sim_net::replay::ReplayOptions,
 }
 
 /// Where a request goes.
@@ -304,6 +314,21 @@ fn delete(d: &DeleteFile) -> Result<ObjectKey, StepError> {
     }
 }
 
+fn replay(r: &ReplayFile) -> Result<Replay, StepError> {
+    if r.pcap.is_empty() {
+        return Err(err("replay.pcap", "expected the path of a pcap or pcapng file"));
+    }
+    Ok(Replay {
+        pcap: r.pcap.clone().into(),
+        from: r.from.parse().map_err(|e: String| err("replay.from", e))?,
+        options: sim_net::replay::ReplayOptions {
+            interface: r.interface.clone(),
+            all_packets: r.all_packets,
+            ..Default::default()
+        },
+    })
+}
+
 /// Validates one step as written.
 pub fn validate(s: &StepFile) -> Result<Step, StepError> {
     let when = match (s.at, s.after) {
@@ -319,11 +344,12 @@ pub fn validate(s: &StepFile) -> Result<Step, StepError> {
         s.wait.is_some(),
         s.apply.is_some(),
         s.delete.is_some(),
+        s.replay.is_some(),
     ];
     if set.iter().filter(|x| **x).count() != 1 {
         return Err(err(
             "",
-            "expected exactly one of send, expect, scale, setCondition, wait, apply, delete",
+            "expected exactly one of send, expect, scale, setCondition, wait, apply, delete, replay",
         ));
     }
     let action = if let Some(x) = &s.send {
@@ -366,6 +392,8 @@ pub fn validate(s: &StepFile) -> Result<Step, StepError> {
         Action::Apply(Box::new(apply(x)?))
     } else if let Some(x) = &s.delete {
         Action::Delete(delete(x)?)
+    } else if let Some(x) = &s.replay {
+        Action::Replay(replay(x)?)
     } else {
         Action::Wait(s.wait.expect("exactly one action is set"))
     };
