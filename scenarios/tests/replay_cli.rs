@@ -148,3 +148,31 @@ fn a_missing_or_corrupt_capture_is_an_input_error_naming_the_file_and_offset() {
     assert_eq!(code, Some(2));
     assert!(err.contains("NAMESPACE/POD, node/NAME or external/IP"), "{err}");
 }
+
+#[test]
+fn a_replay_step_with_a_bad_capture_or_origin_is_refused_at_load() {
+    let text = |pcap: &str, from: &str| {
+        format!("name: r\nsteps:\n  - replay: {{pcap: {pcap}, from: {from}}}\n")
+    };
+    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let e = scenarios::scenario::load_text("s.yaml", &text("nope.pcap", "demo/client"), &base)
+        .unwrap_err();
+    assert!(
+        e.to_string().starts_with("s.yaml:3:5: steps[0].replay.pcap: ")
+            && e.to_string().contains("nope.pcap"),
+        "{e}"
+    );
+    let e = scenarios::scenario::load_text(
+        "s.yaml",
+        &text("captures/client-get.pcapng", "external/x"),
+        &base,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("steps[0].replay.from"), "{e}");
+    let ok = scenarios::scenario::load_text(
+        "s.yaml",
+        &text("captures/client-get.pcapng", "node/node-a"),
+        &base,
+    );
+    assert!(ok.is_ok(), "{ok:?}");
+}

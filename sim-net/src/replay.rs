@@ -460,6 +460,63 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_ping_in_linux_cooked_v2_frames_is_answered_by_the_peers_kernel() {
+        let mut cap = Capture::new();
+        let any = cap.interface("any", LinkType::LinuxSll2);
+        for (n, ping) in [
+            crate::topology::ping("192.0.2.9", "10.244.2.3", 56, false),
+            packet::ipv4(
+                Ipv4Header {
+                    src: ip("10.244.2.3"),
+                    dst: ip("192.0.2.9"),
+                    protocol: IpProtocol::Icmp,
+                    ttl: 64,
+                    ident: 9,
+                    dont_frag: false,
+                },
+                &packet::icmp_echo(true, 0x1234, 1, &[0x61; 56]),
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut frame = vec![0x08, 0x00];
+            frame.extend([0u8; 18]);
+            frame.extend(ping);
+            cap.record(CapturedPacket {
+                time: SimTime::from_nanos(n as u64 * 1_000),
+                interface: any,
+                direction: Direction::Unknown,
+                data: frame,
+            });
+        }
+        let mut bytes = Vec::new();
+        cap.write_pcapng(&mut bytes).unwrap();
+        let t = two_nodes_routed(LinkProps::default());
+        let a = t.pod_a;
+        let mut sim = NetSim::new(t.net, 1);
+        let opts = ReplayOptions {
+            source: Some(ip("10.244.1.2")),
+            ..ReplayOptions::default()
+        };
+        let p = plan(&bytes, &opts).unwrap();
+        assert_eq!(p.flows.len(), 1);
+        assert_eq!(p.flows[0].packets.len(), 2);
+        let (inj, ev) = p.inject(&mut sim, a, &opts);
+        let mut e = sim.into_engine(1, ev);
+        e.run_until(SimTime::from_nanos(1_000_000_000)).unwrap();
+        let r = inj.report(e.world());
+        assert_eq!(r[0].injected, 1, "the captured echo reply is the network's job");
+        assert_eq!(
+            r[0].to_string(),
+            "icmp 192.0.2.9 → 10.244.2.3 id 4660  sent as icmp 10.244.1.2 → 10.244.2.3 id 4660  \
+             (1 of 2 captured packets injected)\n  \
+             1× consumed by pod-b's kernel: echo request answered\n  \
+             replies: 1× icmp echo reply\n"
+        );
+    }
+
     /// A GET from pod-a to pod-b's netexec, captured on every device, written as pcapng.
     fn captured_get() -> Vec<u8> {
         let t = two_nodes_routed(LinkProps::default());
