@@ -17,9 +17,9 @@ use std::str::FromStr;
 
 use sim_core::{Engine, SimDuration, SimTime};
 use sim_k8s::cluster::control::{ClusterEvent, ClusterSim};
+use sim_net::NetNsId;
 use sim_net::replay::{FlowReport, Plan, ReplayOptions, plan};
 use sim_net::route::Route;
-use sim_net::NetNsId;
 
 /// How long the run goes on after the last injected packet, so that answers, retransmits
 /// and timeouts play out (a Linux client's SYN retransmits start at 1 s).
@@ -161,7 +161,12 @@ pub fn replay_in(
         engine.schedule_at(e.at, ClusterEvent::Net(e.event));
     }
     engine
-        .run_until(injection.last_at() + DRAIN)
+        .run_until(
+            injection
+                .last_at()
+                .checked_add(DRAIN)
+                .unwrap_or(SimTime::MAX),
+        )
         .map_err(|e| e.to_string())?;
     let world = engine.world_mut();
     let mut reports = injection.report(&world.sim);
@@ -172,7 +177,12 @@ pub fn replay_in(
         .cluster
         .pods
         .iter()
-        .map(|(key, p)| (world.sim.net.netns(p.sandbox.netns).name.clone(), key.clone()))
+        .map(|(key, p)| {
+            (
+                world.sim.net.netns(p.sandbox.netns).name.clone(),
+                key.clone(),
+            )
+        })
         .collect();
     for r in &mut reports {
         r.rename_netns(|ns| pods.get(ns).cloned());
@@ -198,7 +208,10 @@ mod tests {
             Origin::Node("node-a".into())
         );
         assert_eq!(
-            "external/203.0.113.7".parse::<Origin>().unwrap().to_string(),
+            "external/203.0.113.7"
+                .parse::<Origin>()
+                .unwrap()
+                .to_string(),
             "external/203.0.113.7"
         );
         assert!("external/nope".parse::<Origin>().is_err());

@@ -51,7 +51,9 @@ fn captured_get() -> PathBuf {
         .request(SimTime::from_nanos(1_000_000), client, spec);
     assert!(matches!(sched.event, SimEvent::Request { .. }));
     engine.schedule_at(sched.at, ClusterEvent::Net(sched.event));
-    engine.run_until(SimTime::from_nanos(2_000_000_000)).unwrap();
+    engine
+        .run_until(SimTime::from_nanos(2_000_000_000))
+        .unwrap();
     let world = engine.world();
     assert!(world.sim.results()[0].outcome.is_success());
     let mut out = Vec::new();
@@ -146,7 +148,10 @@ fn a_missing_or_corrupt_capture_is_an_input_error_naming_the_file_and_offset() {
         &["--pcap", "cut.pcapng", "--from", "demo", "-f", nodes],
     );
     assert_eq!(code, Some(2));
-    assert!(err.contains("NAMESPACE/POD, node/NAME or external/IP"), "{err}");
+    assert!(
+        err.contains("NAMESPACE/POD, node/NAME or external/IP"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -158,7 +163,8 @@ fn a_replay_step_with_a_bad_capture_or_origin_is_refused_at_load() {
     let e = scenarios::scenario::load_text("s.yaml", &text("nope.pcap", "demo/client"), &base)
         .unwrap_err();
     assert!(
-        e.to_string().starts_with("s.yaml:3:5: steps[0].replay.pcap: ")
+        e.to_string()
+            .starts_with("s.yaml:3:5: steps[0].replay.pcap: ")
             && e.to_string().contains("nope.pcap"),
         "{e}"
     );

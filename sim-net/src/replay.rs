@@ -118,18 +118,16 @@ pub fn plan_packets(
     packets: &[CapturedPacket],
     opts: &ReplayOptions,
 ) -> Result<Plan, ReplayError> {
-    let wanted = match &opts.interface {
-        Some(name) => Some(
-            interfaces
-                .iter()
-                .position(|i| &i.name == name)
-                .ok_or_else(|| ReplayError::NoSuchInterface {
+    let wanted =
+        match &opts.interface {
+            Some(name) => Some(interfaces.iter().position(|i| &i.name == name).ok_or_else(
+                || ReplayError::NoSuchInterface {
                     name: name.clone(),
                     known: interfaces.iter().map(|i| i.name.clone()).collect(),
-                })?,
-        ),
-        None => None,
-    };
+                },
+            )?),
+            None => None,
+        };
     let mut skipped = Skipped::default();
     let mut chosen = wanted;
     let mut first: Option<SimTime> = None;
@@ -256,7 +254,7 @@ impl Plan {
             if let Some(src) = opts.source.or(own) {
                 rewrite_source(&mut packet, src);
             }
-            let at = opts.start + p.offset;
+            let at = opts.start.checked_add(p.offset).unwrap_or(SimTime::MAX);
             let job = sim.send(at, ns, packet);
             flows[f].tags.push(job.tag);
             last = last.max(at);
@@ -322,12 +320,7 @@ mod tests {
         let syn_ack = tcp("10.0.0.2", 80, "10.0.0.1", 40000, TCP_SYN | TCP_ACK);
         let other = tcp("10.0.0.3", 40001, "10.0.0.2", 80, TCP_SYN);
         let ack = tcp("10.0.0.1", 40000, "10.0.0.2", 80, TCP_ACK);
-        let flows = flow::group([
-            (ms(0), syn),
-            (ms(1), syn_ack),
-            (ms(2), other),
-            (ms(3), ack),
-        ]);
+        let flows = flow::group([(ms(0), syn), (ms(1), syn_ack), (ms(2), other), (ms(3), ack)]);
         assert_eq!(flows.len(), 2);
         assert_eq!(flows[0].key.to_string(), "tcp 10.0.0.1:40000 → 10.0.0.2:80");
         let dirs: Vec<(usize, bool)> = flows[0]
@@ -507,7 +500,10 @@ mod tests {
         let mut e = sim.into_engine(1, ev);
         e.run_until(SimTime::from_nanos(1_000_000_000)).unwrap();
         let r = inj.report(e.world());
-        assert_eq!(r[0].injected, 1, "the captured echo reply is the network's job");
+        assert_eq!(
+            r[0].injected, 1,
+            "the captured echo reply is the network's job"
+        );
         assert_eq!(
             r[0].to_string(),
             "icmp 192.0.2.9 → 10.244.2.3 id 4660  sent as icmp 10.244.1.2 → 10.244.2.3 id 4660  \
@@ -536,7 +532,12 @@ mod tests {
         e.run_until(SimTime::from_nanos(2_000_000_000)).unwrap();
         assert!(e.world().results()[0].outcome.is_success());
         let mut out = Vec::new();
-        e.world().capture.as_ref().unwrap().write_pcapng(&mut out).unwrap();
+        e.world()
+            .capture
+            .as_ref()
+            .unwrap()
+            .write_pcapng(&mut out)
+            .unwrap();
         out
     }
 
@@ -573,7 +574,8 @@ mod tests {
         let plan = plan(data, &opts).unwrap();
         let (inj, ev) = plan.inject(&mut sim, a, &opts);
         let mut e = sim.into_engine(3, ev);
-        e.run_until(inj.last_at() + SimDuration::from_secs(3)).unwrap();
+        e.run_until(inj.last_at() + SimDuration::from_secs(3))
+            .unwrap();
         inj.report(e.world())
     }
 
@@ -585,7 +587,10 @@ mod tests {
         let before = replay(&data, false);
         assert_eq!(before.len(), 1, "{before:?}");
         let text = before[0].to_string();
-        assert!(text.contains("delivered to pod-b (tcp socket :8080)"), "{text}");
+        assert!(
+            text.contains("delivered to pod-b (tcp socket :8080)"),
+            "{text}"
+        );
         assert!(text.contains("replies: "), "{text}");
         let after = replay(&data, true);
         let text = after[0].to_string();

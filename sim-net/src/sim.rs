@@ -271,7 +271,8 @@ impl NetSim {
             smoltcp::wire::IpProtocol::Udp => crate::netns::SocketProto::Udp,
             _ => return false,
         };
-        s.ports.is_some_and(|(_, dport)| sink.contains(&(proto, dport)))
+        s.ports
+            .is_some_and(|(_, dport)| sink.contains(&(proto, dport)))
     }
 
     /// Starts a client request: routing picks its source address (or fails it at once).

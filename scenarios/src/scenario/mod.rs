@@ -1,5 +1,6 @@
 //! The scenario runner: a YAML file describing a cluster, its manifests and timed steps
-//! (send traffic, expect outcomes, apply, delete, scale, set pod conditions, wait), run
+//! (send traffic, expect outcomes, apply, delete, scale, set pod conditions, wait, replay a
+//! capture), run
 //! deterministically in simulated time.
 //!
 //! - [`file`]: the file format as serde types (unknown fields refused);

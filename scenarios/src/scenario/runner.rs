@@ -228,7 +228,12 @@ impl Runner {
         self.serve_new();
         let details = reports
             .iter()
-            .flat_map(|f| f.to_string().lines().map(str::to_string).collect::<Vec<_>>())
+            .flat_map(|f| {
+                f.to_string()
+                    .lines()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
             .collect();
         Ok((what, Status::Done, details))
     }

@@ -316,7 +316,10 @@ fn delete(d: &DeleteFile) -> Result<ObjectKey, StepError> {
 
 fn replay(r: &ReplayFile) -> Result<Replay, StepError> {
     if r.pcap.is_empty() {
-        return Err(err("replay.pcap", "expected the path of a pcap or pcapng file"));
+        return Err(err(
+            "replay.pcap",
+            "expected the path of a pcap or pcapng file",
+        ));
     }
     Ok(Replay {
         pcap: r.pcap.clone().into(),

@@ -64,7 +64,11 @@ impl fmt::Display for Fate {
                 write!(f, "delivered to {netns} ({to}) as {arrived}")?;
                 nat(f, n)
             }
-            Fate::Consumed { netns, note, nat: n } => {
+            Fate::Consumed {
+                netns,
+                note,
+                nat: n,
+            } => {
                 write!(f, "consumed by {netns}'s kernel: {note}")?;
                 nat(f, n)
             }
