@@ -334,6 +334,32 @@ mod tests {
     }
 
     #[test]
+    fn an_icmp_error_joins_the_flow_it_quotes_as_the_network_side() {
+        let dgram = packet::udp(ip("10.0.0.1"), 5000, ip("10.0.0.2"), 53, b"q");
+        let hdr = |src: &str, dst: &str, protocol| Ipv4Header {
+            src: ip(src),
+            dst: ip(dst),
+            protocol,
+            ttl: 64,
+            ident: 3,
+            dont_frag: false,
+        };
+        let query = packet::ipv4(hdr("10.0.0.1", "10.0.0.2", IpProtocol::Udp), &dgram);
+        let quote = &query[..28];
+        let unreach = packet::ipv4(
+            hdr("10.0.0.2", "10.0.0.1", IpProtocol::Icmp),
+            &packet::icmp(3, 3, [0; 4], quote),
+        );
+        let flows = flow::group([(ms(0), query), (ms(1), unreach)]);
+        assert_eq!(flows.len(), 1, "{flows:?}");
+        assert!(!flows[0].packets[1].forward);
+        assert_eq!(
+            flow::brief(&flows[0].packets[1].packet),
+            "icmp port unreachable"
+        );
+    }
+
+    #[test]
     fn rewriting_the_source_keeps_ports_and_every_checksum_right() {
         let new = ip("10.244.7.9");
         let check_ip = |pkt: &[u8]| {

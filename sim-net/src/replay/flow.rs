@@ -1,6 +1,8 @@
 //! Flows of a capture: packets grouped by their 5-tuple, direction-normalised — a packet
 //! belongs to the flow whose key is its own tuple or the reverse of it, and a flow's key is
-//! the orientation of its first packet (the side that spoke first is the client side).
+//! the orientation of its first packet (the side that spoke first is the client side). An
+//! ICMP error joins the flow of the packet it quotes, in the direction opposite to it (a
+//! port unreachable about a client's datagram is part of the server side).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -216,10 +218,21 @@ pub fn group(packets: impl IntoIterator<Item = (SimDuration, Vec<u8>)>) -> Vec<F
         let Some(key) = FlowKey::of(&packet) else {
             continue;
         };
-        let (flow, forward) = match (index_of.get(&key), index_of.get(&key.reversed())) {
-            (Some(&i), _) => (i, flows[i].key == key),
-            (None, Some(&i)) => (i, false),
-            (None, None) => {
+        // An ICMP error belongs to the flow of the packet it quotes, travelling against it.
+        let about = quoted_key(&packet).and_then(|q| {
+            let i = index_of.get(&q).or_else(|| index_of.get(&q.reversed()))?;
+            Some((*i, q != flows[*i].key))
+        });
+        let found = about.or_else(
+            || match (index_of.get(&key), index_of.get(&key.reversed())) {
+                (Some(&i), _) => Some((i, true)),
+                (None, Some(&i)) => Some((i, false)),
+                (None, None) => None,
+            },
+        );
+        let (flow, forward) = match found {
+            Some(x) => x,
+            None => {
                 index_of.insert(key, flows.len());
                 flows.push(Flow {
                     key,
