@@ -38,7 +38,8 @@ pub struct ReplayArgs {
     /// IPv4 packet).
     #[arg(long, value_name = "NAME")]
     pub interface: Option<String>,
-    /// Inject every packet, replies included, not only each flow's client side.
+    /// Inject every packet, not only each flow's client side (the other side's packets keep
+    /// their captured addresses).
     #[arg(long)]
     pub all_packets: bool,
     /// Root seed of the runs.

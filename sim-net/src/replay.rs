@@ -22,7 +22,9 @@
 //! The client side: by default, the packets of each flow in the direction of its first
 //! packet; the replies are the network's job (the simulated servers answer for
 //! themselves). [`ReplayOptions::all_packets`] injects every packet instead, each from the
-//! injecting namespace. A capture of several interfaces (an export of a whole simulation
+//! injecting namespace; the other side's packets keep their captured addresses (only the
+//! client side's source becomes the origin's), so they test how the network treats that
+//! side's packets entering at the origin. A capture of several interfaces (an export of a whole simulation
 //! holds each packet once per device it crossed) is replayed from one: the one named in
 //! [`ReplayOptions::interface`], else the interface of the first IPv4 packet.
 //!
@@ -68,8 +70,8 @@ pub struct ReplayOptions {
     pub interface: Option<String>,
     /// Inject every packet, not only each flow's client side.
     pub all_packets: bool,
-    /// Rewrite the injected packets' source address to this one (ports kept); `None` keeps
-    /// the captured source.
+    /// Rewrite the source address of each flow's client-side packets to this one (ports
+    /// kept); `None` keeps the captured source.
     pub source: Option<Ipv4Addr>,
     /// When the capture's first packet is injected.
     pub start: SimTime,
@@ -250,8 +252,10 @@ impl Plan {
         let mut last = opts.start;
         for (_, f, p) in order {
             let mut packet = p.packet.clone();
+            // Only the client side's address is the origin's; the other side's packets
+            // (with `all_packets`) go as captured.
             let own = crate::packet::parse_ipv4(&packet).map(|s| s.src);
-            if let Some(src) = opts.source.or(own) {
+            if let Some(src) = opts.source.filter(|_| p.forward).or(own) {
                 rewrite_source(&mut packet, src);
             }
             let at = opts.start.checked_add(p.offset).unwrap_or(SimTime::MAX);
