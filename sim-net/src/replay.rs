@@ -41,8 +41,11 @@
 //! * A packet's fate is that of its own tag: copies made by flooding or by VXLAN to several
 //!   remotes are not followed. A reply is a packet delivered to the injecting namespace
 //!   with the reverse tuple, or an ICMP error quoting an injected packet.
-//! * Not handled: IPv6 (skipped, counted), IPv4 fragments are injected but form one flow per
-//!   address pair, packets truncated by the capture's snaplen are skipped (counted).
+//! * Not handled: IPv6 (skipped, counted); packets truncated by the capture's snaplen
+//!   (skipped, counted); IPv4 fragments are injected, but the non-first ones form their own
+//!   flow per address pair (they carry no ports) and the model drops them at delivery
+//!   (no reassembly); a capture on Linux's `any` device that holds a forwarded packet twice
+//!   (in and out) injects it twice.
 
 pub mod diff;
 pub mod flow;
@@ -628,6 +631,7 @@ mod tests {
             text.contains("dropped in node-2") && text.contains("what if"),
             "{text}"
         );
+        assert_eq!(replay(&data, false), before, "a replay is deterministic");
         let changes = diff(&before, &after);
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].key, before[0].key);
