@@ -442,6 +442,42 @@ mod tests {
     }
 
     #[test]
+    fn a_real_capture_with_offloaded_checksums_is_injected_with_right_ones() {
+        let data = include_bytes!("../tests/fixtures/pcapng/linux-lo-curl.pcap");
+        let src = ip("10.244.1.2");
+        let opts = ReplayOptions {
+            source: Some(src),
+            ..ReplayOptions::default()
+        };
+        let p = plan(data, &opts).unwrap();
+        assert_eq!(p.flows.len(), 1);
+        let f = &p.flows[0];
+        assert_eq!(f.key.to_string(), "tcp 127.0.0.1:52932 → 127.0.0.1:8099");
+        assert_eq!(f.packets.len(), 12);
+        assert_eq!(f.packets.iter().filter(|p| p.forward).count(), 7);
+        let mut sim = NetSim::new(two_nodes_routed(LinkProps::default()).net, 1);
+        let ns = sim.net.netns_id("pod-a").unwrap();
+        let (_, events) = p.inject(&mut sim, ns, &opts);
+        assert_eq!(events.len(), 7);
+        for e in events {
+            let crate::SimEvent::Packet(crate::datapath::Job {
+                work: crate::datapath::Work::Output { packet, .. },
+                ..
+            }) = e.event
+            else {
+                panic!("not a packet: {e:?}")
+            };
+            let ip4 = Ipv4Packet::new_checked(&packet[..]).unwrap();
+            assert!(ip4.verify_checksum());
+            assert_eq!(ip4.src_addr(), src);
+            let seg = TcpPacket::new_checked(ip4.payload()).unwrap();
+            let (s, d) = (IpAddress::Ipv4(src), IpAddress::Ipv4(ip4.dst_addr()));
+            assert!(seg.verify_checksum(&s, &d));
+            assert_eq!(seg.src_port(), 52932);
+        }
+    }
+
+    #[test]
     fn a_corrupt_file_names_the_byte_offset() {
         let data = include_bytes!("../tests/fixtures/pcapng/sample-usec.pcapng");
         let e = plan(&data[..data.len() - 10], &ReplayOptions::default()).unwrap_err();
