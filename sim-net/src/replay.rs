@@ -582,6 +582,60 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_syn_to_a_dnatted_address_reports_the_nat_and_the_un_dnatted_reply() {
+        let mut cap = Capture::new();
+        let raw = cap.interface("eth0", LinkType::RawIp);
+        cap.record(CapturedPacket {
+            time: SimTime::ZERO,
+            interface: raw,
+            direction: Direction::Outbound,
+            data: tcp("10.244.1.2", 40000, "10.96.0.10", 80, TCP_SYN),
+        });
+        let mut bytes = Vec::new();
+        cap.write_pcapng(&mut bytes).unwrap();
+        let t = two_nodes_routed(LinkProps::default());
+        let (a, b, node1) = (t.pod_a, t.pod_b, t.node1);
+        let mut sim = NetSim::new(t.net, 1);
+        netexec(&mut sim, b);
+        sim.net
+            .netns_mut(node1)
+            .netfilter
+            .restore(
+                "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                 :POSTROUTING ACCEPT [0:0]\n-A PREROUTING -d 10.96.0.10/32 -p tcp -m tcp \
+                 --dport 80 -j DNAT --to-destination 10.244.2.3:8080\nCOMMIT\n",
+                RestoreOptions::default(),
+            )
+            .unwrap();
+        let opts = ReplayOptions::default();
+        let p = plan(&bytes, &opts).unwrap();
+        let (inj, ev) = p.inject(&mut sim, a, &opts);
+        let mut e = sim.into_engine(1, ev);
+        e.run_until(SimTime::from_nanos(100_000_000)).unwrap();
+        let r = inj.report(e.world());
+        assert_eq!(
+            r[0].outcome.fates,
+            [(
+                Fate::Delivered {
+                    netns: "pod-b".into(),
+                    to: "tcp socket :8080".into(),
+                    arrived: FlowKey {
+                        protocol: 6,
+                        src: ip("10.244.1.2"),
+                        sport: 40000,
+                        dst: ip("10.244.2.3"),
+                        dport: 8080
+                    },
+                    nat: vec!["PREROUTING DNAT 10.96.0.10:80 -> 10.244.2.3:8080".into()],
+                },
+                1
+            )]
+        );
+        // The SYN-ACK comes back un-DNATed, from the address the client sent to.
+        assert_eq!(r[0].outcome.replies, [("tcp [S.]".to_string(), 1)]);
+    }
+
     /// A GET from pod-a to pod-b's netexec, captured on every device, written as pcapng.
     fn captured_get() -> Vec<u8> {
         let t = two_nodes_routed(LinkProps::default());
