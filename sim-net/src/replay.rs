@@ -123,16 +123,16 @@ pub fn plan_packets(
     packets: &[CapturedPacket],
     opts: &ReplayOptions,
 ) -> Result<Plan, ReplayError> {
-    let wanted =
-        match &opts.interface {
-            Some(name) => Some(interfaces.iter().position(|i| &i.name == name).ok_or_else(
-                || ReplayError::NoSuchInterface {
-                    name: name.clone(),
-                    known: interfaces.iter().map(|i| i.name.clone()).collect(),
-                },
-            )?),
-            None => None,
-        };
+    let position = |name: &String| {
+        interfaces
+            .iter()
+            .position(|i| &i.name == name)
+            .ok_or_else(|| ReplayError::NoSuchInterface {
+                name: name.clone(),
+                known: interfaces.iter().map(|i| i.name.clone()).collect(),
+            })
+    };
+    let wanted = opts.interface.as_ref().map(position).transpose()?;
     let mut skipped = Skipped::default();
     let mut chosen = wanted;
     let mut first: Option<SimTime> = None;
