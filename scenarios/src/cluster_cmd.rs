@@ -74,10 +74,12 @@ pub struct FilesArgs {
     pub resolv_conf: bool,
 }
 
-fn load(sources: &Sources) -> Result<Manifests, String> {
+/// Loads manifests from `-f` arguments (files, directories, `-` for stdin), as every
+/// subcommand that builds a cluster takes them.
+pub fn load_files(files: &[PathBuf]) -> Result<Manifests, String> {
     let opts = LoadOptions::default();
     let (stdin, paths): (Vec<&PathBuf>, Vec<&PathBuf>) =
-        sources.files.iter().partition(|p| p.as_os_str() == "-");
+        files.iter().partition(|p| p.as_os_str() == "-");
     let mut m = load_paths(&paths, &opts).map_err(|e| e.to_string())?;
     if !stdin.is_empty() {
         let mut text = String::new();
@@ -90,11 +92,16 @@ fn load(sources: &Sources) -> Result<Manifests, String> {
     Ok(m)
 }
 
-fn build(sources: &Sources) -> Result<(Manifests, Cluster), String> {
-    let m = load(sources)?;
+/// Loads the manifests and builds the settled cluster they describe.
+pub fn build_files(files: &[PathBuf]) -> Result<(Manifests, Cluster), String> {
+    let m = load_files(files)?;
     let cluster =
         Cluster::build(m.objects(), ClusterConfig::default()).map_err(|e| e.to_string())?;
     Ok((m, cluster))
+}
+
+fn build(sources: &Sources) -> Result<(Manifests, Cluster), String> {
+    build_files(&sources.files)
 }
 
 fn fail(e: String) -> ExitCode {

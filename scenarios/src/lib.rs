@@ -1,6 +1,9 @@
-//! kube-netsim's scenario runner (the library behind `kube-netsim run`) and the exports of
-//! a run (`kube-netsim run --export`, `kube-netsim export`).
+//! kube-netsim's scenario runner (the library behind `kube-netsim run`), the exports of a
+//! run (`kube-netsim run --export`, `kube-netsim export`), and capture replay into a running
+//! cluster (behind `kube-netsim replay` and the runner's `replay` step).
 
 pub mod export;
 pub mod pod_files;
+pub mod replay;
 pub mod scenario;
+pub mod source;

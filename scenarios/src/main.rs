@@ -4,6 +4,7 @@
 
 mod arq_demo;
 mod cluster_cmd;
+mod replay_cmd;
 mod run_cmd;
 mod trace_cmd;
 
@@ -41,6 +42,10 @@ enum Command {
     /// Print the JSON Schema of scenario files (what `scenarios/schema.json` holds), for
     /// editors to validate and complete them.
     Schema,
+    /// Replay a capture's packets from a pod, node or external client into the cluster the
+    /// manifests describe and report per flow what became of them (with --baseline-f, which
+    /// flows would change).
+    Replay(replay_cmd::ReplayArgs),
     /// Run the built-in engine demo: stop-and-wait ARQ over a lossy simulated link.
     Demo {
         /// Root seed of every random choice in the run.
@@ -77,6 +82,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::Replay(args) => replay_cmd::run(args),
         Command::Demo {
             seed,
             frames,

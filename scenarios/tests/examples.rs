@@ -141,7 +141,9 @@ fn parser_errors_name_the_place_and_what_was_expected() {
         load_err("name: x\ncluster: {nodes: [a, {name: a}]}\n"),
         load_err("name: x\ncluster: {nodes: [{name: a, address: 10.0.0}]}\n"),
         // A sender that is neither a pod, a node nor an external host.
-        load_err("name: x\nsteps:\n  - send: {from: \"pod:web\", to: \"1.2.3.4:80\", tcpConnect: true}\n"),
+        load_err(
+            "name: x\nsteps:\n  - send: {from: \"pod:web\", to: \"1.2.3.4:80\", tcpConnect: true}\n",
+        ),
         // A latency bound that is not a duration.
         load_err(
             "name: x\nsteps:\n  - send: {from: a/b, to: \"1.2.3.4:80\", tcpConnect: true}\n  - expect: {maxLatency: fast}\n",

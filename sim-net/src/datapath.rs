@@ -1329,11 +1329,16 @@ impl Network {
                     (SocketProto::Tcp, "tcp")
                 };
                 if self.netns(ns).has_socket(proto, dport) {
+                    let what = if self.netns(ns).sink_ports.contains(&(proto, dport)) {
+                        "packet sink"
+                    } else {
+                        "socket"
+                    };
                     return self.deliver_to_socket(
                         dev,
                         pkt,
                         tag,
-                        format!("{name} socket :{dport}"),
+                        format!("{name} {what} :{dport}"),
                         fx,
                     );
                 }

@@ -19,7 +19,8 @@
 //! | [`socket`] | the local stack per namespace (smoltcp) and the processes on it: echo, agnhost netexec, clients |
 //! | [`hop`] | [`Hop`] records, observation points, verdicts, the closed set of drop reasons |
 //! | [`packet`], [`wire`] | building and describing packets; the VXLAN header |
-//! | [`pcapng`] | captures written as pcapng |
+//! | [`pcapng`] | captures written as pcapng, and pcapng/pcap read back |
+//! | [`replay`] | a capture injected from a namespace, its flows' fates reported and diffed |
 //! | [`topology`] | ready-made topologies (one bridge; two nodes routed or over VXLAN) |
 //! | [`dump`] | `ip addr`, `ip route`, `ip neigh`, `bridge fdb` text |
 //! | [`dot`] | the topology as Graphviz DOT (petgraph) |
@@ -45,6 +46,7 @@ pub mod network;
 pub mod nf_hook;
 pub mod packet;
 pub mod pcapng;
+pub mod replay;
 pub mod route;
 pub mod segment;
 pub mod sim;

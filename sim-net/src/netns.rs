@@ -41,6 +41,10 @@ pub struct NetNs {
     pub listening: BTreeSet<(SocketProto, u16)>,
     /// Ports the namespace's local stack has sockets bound to (its servers and clients).
     pub stack_ports: BTreeSet<(SocketProto, u16)>,
+    /// Ports a packet sink holds (the injecting side of a [`crate::replay`], as a raw socket
+    /// would): what arrives for them is delivered and counted, never answered with a RST or a
+    /// port unreachable, and never handed to the local stack.
+    pub sink_ports: BTreeSet<(SocketProto, u16)>,
     /// Next IPv4 identification for locally generated packets.
     pub(crate) ip_id: u16,
     /// The next ifindex to hand out.
@@ -59,6 +63,7 @@ impl NetNs {
             netfilter: Netfilter::default(),
             listening: BTreeSet::new(),
             stack_ports: BTreeSet::new(),
+            sink_ports: BTreeSet::new(),
             ip_id: 0,
             next_ifindex: 1,
         }
@@ -66,7 +71,9 @@ impl NetNs {
 
     /// Whether a socket is bound to the port (`__inet_lookup`, reduced to the port).
     pub fn has_socket(&self, proto: SocketProto, port: u16) -> bool {
-        self.listening.contains(&(proto, port)) || self.stack_ports.contains(&(proto, port))
+        self.listening.contains(&(proto, port))
+            || self.stack_ports.contains(&(proto, port))
+            || self.sink_ports.contains(&(proto, port))
     }
 
     pub(crate) fn next_ip_id(&mut self) -> u16 {

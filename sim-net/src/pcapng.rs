@@ -48,8 +48,8 @@
 //!
 //! ## Simplifications
 //!
-//! * Only Ethernet and raw IP link types exist ([`LinkType`]); a file with any other link type
-//!   is refused with [`PcapngError::UnsupportedLinkType`] rather than mislabelled.
+//! * Only Ethernet, raw IP and the Linux cooked headers (v1, v2) exist as link types
+//!   ([`LinkType`]); a file with any other link type is refused with [`PcapngError::UnsupportedLinkType`] rather than mislabelled.
 //! * We never truncate packets: a packet longer than its interface's snaplen is an error on
 //!   write ([`PcapngError::PacketTooLarge`]), and on read the original length of a truncated
 //!   packet is not kept (only the captured bytes are).
@@ -117,16 +117,24 @@ const OPT_IF_TSRESOL: u16 = 9;
 const OPT_IF_TSOFFSET: u16 = 14;
 const OPT_EPB_FLAGS: u16 = 2;
 
-/// Link types we capture.
+/// Link types we capture, or read from captures taken elsewhere.
 ///
 /// `Ethernet` = `LINKTYPE_ETHERNET` (1), `RawIp` = `LINKTYPE_RAW` (101) for `Medium::Ip`-style
-/// devices with no L2 header (the first nibble of each packet tells IPv4 from IPv6).
+/// devices with no L2 header (the first nibble of each packet tells IPv4 from IPv6). The two
+/// Linux cooked headers are what `tcpdump -i any` writes; the simulator never captures with
+/// them, but replays read them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LinkType {
     /// Ethernet II frames, no preamble and no FCS: `LINKTYPE_ETHERNET` (1).
     Ethernet,
     /// Bare IPv4 or IPv6 packets: `LINKTYPE_RAW` (101).
     RawIp,
+    /// Linux cooked capture v1, a 16-byte header ending in the EtherType:
+    /// `LINKTYPE_LINUX_SLL` (113).
+    LinuxSll,
+    /// Linux cooked capture v2, a 20-byte header starting with the EtherType:
+    /// `LINKTYPE_LINUX_SLL2` (276).
+    LinuxSll2,
 }
 
 impl LinkType {
@@ -135,6 +143,8 @@ impl LinkType {
         match self {
             LinkType::Ethernet => 1,
             LinkType::RawIp => 101,
+            LinkType::LinuxSll => 113,
+            LinkType::LinuxSll2 => 276,
         }
     }
 
@@ -143,6 +153,8 @@ impl LinkType {
         match code {
             1 => Some(LinkType::Ethernet),
             101 => Some(LinkType::RawIp),
+            113 => Some(LinkType::LinuxSll),
+            276 => Some(LinkType::LinuxSll2),
             _ => None,
         }
     }
@@ -151,6 +163,8 @@ impl LinkType {
         match self {
             LinkType::Ethernet => DataLink::ETHERNET,
             LinkType::RawIp => DataLink::RAW,
+            LinkType::LinuxSll => DataLink::LINUX_SLL,
+            LinkType::LinuxSll2 => DataLink::LINUX_SLL2,
         }
     }
 }
@@ -449,7 +463,7 @@ pub enum PcapngError {
 
     /// Read: an interface (or a classic pcap file) has a link type we do not model.
     #[error(
-        "unsupported link type {link_type} at byte offset {offset} (only 1 Ethernet and 101 raw IP)"
+        "unsupported link type {link_type} at byte offset {offset} (only 1 Ethernet, 101 raw IP, 113 and 276 Linux cooked)"
     )]
     UnsupportedLinkType {
         /// Byte offset of the block or file header that declares it.
@@ -1449,14 +1463,14 @@ mod tests {
                 interface_id: 9
             })
         ));
-        // The first IDB has link type 113 (Linux cooked capture).
+        // The first IDB has link type 105 (IEEE 802.11).
         let mut bad = good.clone();
-        bad[48 + 8] = 113;
+        bad[48 + 8] = 105;
         assert!(matches!(
             read_capture(bad.as_slice()),
             Err(PcapngError::UnsupportedLinkType {
                 offset: 48,
-                link_type: 113
+                link_type: 105
             })
         ));
         // The first EPB claims more captured bytes than it holds.
@@ -1657,6 +1671,8 @@ mod tests {
                 (LinkType::RawIp, _) => "raw:ip:icmp:data",
                 (LinkType::Ethernet, 42) => "eth:ethertype:arp",
                 (LinkType::Ethernet, _) => "eth:ethertype:ip:icmp:data",
+                (LinkType::LinuxSll, _) => "sll:ethertype:ip:icmp:data",
+                (LinkType::LinuxSll2, _) => "sll2:ethertype:ip:icmp:data",
             };
             assert_eq!(fields[3], protocols, "{line}");
             assert!(!fields[4].contains("Malformed"), "{line}");

@@ -241,7 +241,9 @@ impl NetSim {
             woken.push(ns);
         }
         for d in delivered {
-            if let Some((stack, _)) = self.stacks.get_mut(&d.ns) {
+            if !self.to_sink(&d)
+                && let Some((stack, _)) = self.stacks.get_mut(&d.ns)
+            {
                 stack.receive(d.packet.clone(), now);
                 if woken.last() != Some(&d.ns) {
                     woken.push(d.ns);
@@ -252,6 +254,25 @@ impl NetSim {
         for ns in woken {
             self.poll_stack(ctx, ns);
         }
+    }
+
+    /// Whether a delivered packet is for a port a packet sink holds (see
+    /// [`crate::netns::NetNs::sink_ports`]): it is kept in `delivered`, not given to the stack.
+    fn to_sink(&self, d: &Delivered) -> bool {
+        let sink = &self.net.netns(d.ns).sink_ports;
+        if sink.is_empty() {
+            return false;
+        }
+        let Some(s) = crate::packet::parse_ipv4(&d.packet) else {
+            return false;
+        };
+        let proto = match s.protocol {
+            smoltcp::wire::IpProtocol::Tcp => crate::netns::SocketProto::Tcp,
+            smoltcp::wire::IpProtocol::Udp => crate::netns::SocketProto::Udp,
+            _ => return false,
+        };
+        s.ports
+            .is_some_and(|(_, dport)| sink.contains(&(proto, dport)))
     }
 
     /// Starts a client request: routing picks its source address (or fails it at once).

@@ -2,7 +2,7 @@
 //!
 //! A step is a mapping with its timing (`at:` absolute, or `after:` the previous step) and
 //! exactly one action key (`send`, `expect`, `scale`, `setCondition`, `wait`, `apply`,
-//! `delete`). Each action
+//! `delete`, `replay`). Each action
 //! is an `Option` field here so unknown keys are refused by serde and "exactly one" is
 //! checked by [`super::step`]; a new kind of step (DNS, NetworkPolicy) is one more field and
 //! one more [`super::step::Action`] variant.
@@ -169,6 +169,7 @@ pub struct StepFile {
     pub link_up: Option<String>,
     /// A node's tables, dumped into the report.
     pub snapshot: Option<SnapshotFile>,
+    pub replay: Option<ReplayFile>,
 }
 
 /// `snapshot: {node: NAME, tables: [iptables, routes, ...]}` (all tables when omitted).
@@ -196,6 +197,21 @@ pub enum SnapshotTable {
     Iptables,
     /// `conntrack -L`.
     Conntrack,
+}
+
+/// `replay: {pcap: PATH, from: NS/POD|node:NAME|external:NAME|IP}` — inject a capture's
+/// client-side packets and report what became of each flow.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReplayFile {
+    /// pcapng or pcap, relative to the scenario file.
+    pub pcap: String,
+    pub from: String,
+    /// Inject every packet, not only each flow's client side.
+    #[serde(default)]
+    pub all_packets: bool,
+    /// The capture interface to replay (default: that of the first IPv4 packet).
+    pub interface: Option<String>,
 }
 
 /// `delete: {kind: Pod, name: NAMESPACE/NAME}` (cluster-scoped kinds: `name: NAME`).

@@ -222,7 +222,7 @@ pub fn load_text(source: &str, text: &str, base: &Path) -> Result<Scenario, Scen
     let mut sent = false;
     for (i, s) in file.steps.iter().enumerate() {
         let location = at(source, &s.referenced);
-        let step = validate(&s.value).map_err(|e| ScenarioError {
+        let mut step = validate(&s.value).map_err(|e| ScenarioError {
             location: location.clone(),
             message: if e.field.is_empty() {
                 format!("steps[{i}]: {}", e.message)
@@ -230,6 +230,14 @@ pub fn load_text(source: &str, text: &str, base: &Path) -> Result<Scenario, Scen
                 format!("steps[{i}].{}: {}", e.field, e.message)
             },
         })?;
+        if let Action::Replay(r) = &mut step.action {
+            // Read now, so a missing or corrupt capture fails before anything runs.
+            r.pcap = base.join(&r.pcap);
+            crate::replay::read_plan(&r.pcap, &r.options).map_err(|message| ScenarioError {
+                location: location.clone(),
+                message: format!("steps[{i}].replay.pcap: {message}"),
+            })?;
+        }
         match &step.action {
             Action::Send(_) => sent = true,
             Action::Expect(checks) if !sent && checks.iter().any(Check::needs_send) => {

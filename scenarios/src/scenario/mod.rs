@@ -1,11 +1,13 @@
 //! The scenario runner: a YAML file describing a cluster, its manifests and timed steps
-//! (send traffic, expect outcomes, apply, delete, scale, set pod conditions, wait), run
+//! (send traffic, expect outcomes, apply, delete, scale, set pod conditions, wait, replay a
+//! capture), run
 //! deterministically in simulated time.
 //!
 //! - [`file`]: the file format as serde types (unknown fields refused);
 //! - [`step`]: steps validated into [`step::Action`]s;
 //! - [`load`]: reading a file into a [`load::Scenario`] (manifests loaded, errors located);
-//! - [`runner`]: building the cluster and running the steps (the agnhost convention);
+//! - [`runner`]: building the cluster and running the steps;
+//! - [`netexec`]: which pods run agnhost netexec, and starting their servers;
 //! - [`report`]: the step outcomes as text or JSON, and every request's hops
 //!   ([`report::FlowRecord`]) for the exports ([`crate::export`]).
 //!
@@ -15,6 +17,7 @@
 mod cluster_section;
 pub mod file;
 pub mod load;
+pub mod netexec;
 pub mod report;
 pub mod runner;
 pub mod step;

@@ -1,9 +1,7 @@
 //! Running a scenario: the cluster built from its manifests and started in the engine
 //! ([`ClusterSim`]), then each step at its simulated time.
 //!
-//! Convention (the agnhost image): every running pod with a container whose `args` or
-//! `command` mention `netexec`, or which declares `containerPort: 8080`, runs agnhost
-//! `netexec` — HTTP on 8080/TCP and its UDP protocol on 8081/UDP, hostname the pod name.
+//! Convention (the agnhost image, [`super::netexec`]): agnhost pods run `netexec`.
 //! Pods started later (a scale-up) get their servers at the next step boundary after their
 //! kubelet ran them.
 //!
@@ -24,21 +22,19 @@ use sim_k8s::object::{Kind, Object, ObjectKey};
 use sim_k8s::store::Change;
 use sim_k8s::store::watch::DEFAULT_WATCH_LAG;
 use sim_net::socket::http::Response;
-use sim_net::socket::{ClientSpec, Outcome, Request, ServerSpec, Service};
+use sim_net::socket::{ClientSpec, Outcome, Request};
 use sim_net::{SimEvent, SocketProto, Verdict};
 
 use super::file::SnapshotTable;
 use super::load::{Scenario, ScenarioError};
+use super::netexec::{Served, serve_netexec, serve_new};
 use super::report::{FlowRecord, RunReport, Status, StepReport};
-use super::step::{Action, Check, NodeOp, Send, SendKind, Source, SourceIp, Target, When};
+use super::step::{Action, Check, NodeOp, Replay, Send, SendKind, SourceIp, Target, When};
 use crate::pod_files::{KubeletView, pod_file};
 
-/// agnhost netexec's default `--http-port`.
-pub const NETEXEC_HTTP_PORT: u16 = 8080;
-/// agnhost netexec's default `--udp-port`.
-pub const NETEXEC_UDP_PORT: u16 = 8081;
+pub use super::netexec::{NETEXEC_HTTP_PORT, NETEXEC_UDP_PORT};
 /// Events one run may deliver before it is called runaway.
-const EVENT_BUDGET: u64 = 50_000_000;
+pub const EVENT_BUDGET: u64 = 50_000_000;
 
 /// One request of a `send` and what became of it.
 #[derive(Debug, Clone)]
@@ -60,24 +56,10 @@ impl Attempt {
     }
 }
 
-fn runs_netexec(p: &Pod) -> bool {
-    p.spec.iter().flat_map(|s| &s.containers).any(|c| {
-        c.args
-            .iter()
-            .chain(c.command.iter())
-            .flatten()
-            .any(|a| a.contains("netexec"))
-            || c.ports
-                .iter()
-                .flatten()
-                .any(|p| p.container_port == i32::from(NETEXEC_HTTP_PORT))
-    })
-}
-
 struct Runner {
     engine: Engine<ClusterSim>,
-    /// Pods (`ns/name`) whose netexec servers run, with the sandbox they run in.
-    served: BTreeMap<String, sim_net::NetNsId>,
+    /// Pods whose netexec servers run.
+    served: Served,
     last: Option<Vec<Attempt>>,
     /// The step running now, and the requests run so far (for [`RunReport::flows`]).
     step_index: usize,
@@ -123,7 +105,7 @@ pub fn run_with(
     let engine = Engine::new(sim, seed).with_budget(EVENT_BUDGET);
     let mut r = Runner {
         engine,
-        served: BTreeMap::new(),
+        served: Served::new(),
         last: None,
         step_index: 0,
         flows: Vec::new(),
@@ -208,30 +190,7 @@ impl Runner {
     }
 
     fn serve_new(&mut self) {
-        let world = self.engine.world_mut();
-        let running: Vec<(String, sim_net::NetNsId)> = world
-            .cluster
-            .pods
-            .iter()
-            .map(|(k, p)| (k.clone(), p.sandbox.netns))
-            .collect();
-        self.served
-            .retain(|k, ns| running.iter().any(|(rk, rns)| rk == k && rns == ns));
-        for (key, ns) in running {
-            if self.served.contains_key(&key) {
-                continue;
-            }
-            let (pns, name) = key.split_once('/').expect("pod keys are ns/name");
-            let Some(pod) = world.cluster.store.get_as::<Pod>(pns, name) else {
-                continue;
-            };
-            if !runs_netexec(pod) {
-                continue;
-            }
-            let name = name.to_string();
-            serve_netexec(world, ns, &name, &key);
-            self.served.insert(key, ns);
-        }
+        serve_new(self.engine.world_mut(), &mut self.served);
     }
 
     fn step(&mut self, t: SimTime, action: &Action) -> Result<StepOutcome, String> {
@@ -242,6 +201,7 @@ impl Runner {
                 (format!("wait {d}"), Status::Done, Vec::new())
             }
             Action::Send(s) => self.send(t, s)?,
+            Action::Replay(r) => self.replay(t, r)?,
             Action::Apply(o) => {
                 let key = o.key();
                 let what = format!("apply {} {}", key.kind, show_key(&key));
@@ -379,6 +339,32 @@ impl Runner {
         })
     }
 
+    /// A `replay` step: the capture's flows injected from the origin, one detail line per
+    /// line of each flow's report.
+    fn replay(&mut self, t: SimTime, r: &Replay) -> Result<StepOutcome, String> {
+        let name = r.pcap.file_name().unwrap_or(r.pcap.as_os_str());
+        let what = format!("replay {} from {}", name.to_string_lossy(), r.from);
+        let plan = match crate::replay::read_plan(&r.pcap, &r.options) {
+            Ok(p) => p,
+            Err(e) => return Ok((what, Status::Failed, vec![e])),
+        };
+        if let Err(e) = crate::source::resolve(self.engine.world_mut(), &r.from) {
+            return Ok((what, Status::Failed, vec![e]));
+        }
+        let reports = crate::replay::replay_in(&mut self.engine, &plan, &r.from, &r.options, t)?;
+        self.serve_new();
+        let details = reports
+            .iter()
+            .flat_map(|f| {
+                f.to_string()
+                    .lines()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        Ok((what, Status::Done, details))
+    }
+
     fn api(&mut self, t: SimTime, change: Change) {
         self.engine
             .schedule_at(t, ClusterEvent::Api(Box::new(change)));
@@ -440,20 +426,9 @@ impl Runner {
         };
         let what = format!("send {} → {} {kind}{times}", s.from, s.to_text);
         self.last = None;
-        let from = s.from.to_string();
-        let cluster = &self.engine.world().cluster;
-        let ns = match &s.from {
-            Source::Pod { .. } => cluster.pod_netns(&from),
-            Source::Node(n) => cluster.nodes.get(n).map(|n| n.netns),
-            Source::External(n) => cluster.externals.get(n).map(|e| e.0),
-        };
-        let Some(ns) = ns else {
-            let why = match &s.from {
-                Source::Pod { .. } => format!("pod {from} is not running"),
-                Source::Node(n) => format!("no node {n}"),
-                Source::External(n) => format!("no external host {n} in cluster.external"),
-            };
-            return Ok((what, Status::Failed, vec![why]));
+        let ns = match crate::source::resolve(self.engine.world_mut(), &s.from) {
+            Ok((ns, _)) => ns,
+            Err(why) => return Ok((what, Status::Failed, vec![why])),
         };
         let dst = match self.resolve(&s.to) {
             Ok(d) => d,
@@ -518,7 +493,7 @@ impl Runner {
             self.flows.push(FlowRecord {
                 step: self.step_index,
                 request: index,
-                from: from.clone(),
+                from: s.from.to_string(),
                 src: result.local,
                 dst,
                 proto,
@@ -778,27 +753,6 @@ impl Runner {
                     ),
                 )
             }
-        }
-    }
-}
-
-/// agnhost netexec in `ns` with `hostname`: HTTP on 8080/TCP, its UDP protocol on 8081.
-fn serve_netexec(world: &mut ClusterSim, ns: sim_net::NetNsId, hostname: &str, who: &str) {
-    for (proto, port) in [
-        (SocketProto::Tcp, NETEXEC_HTTP_PORT),
-        (SocketProto::Udp, NETEXEC_UDP_PORT),
-    ] {
-        let spec = ServerSpec {
-            proto,
-            port,
-            service: Service::NetExec {
-                hostname: hostname.to_string(),
-            },
-        };
-        if let Err(e) = world.sim.serve(ns, spec) {
-            world
-                .errors
-                .push((SimTime::ZERO, format!("netexec in {who}: {e}")));
         }
     }
 }

@@ -10,8 +10,11 @@ use sim_net::socket::app::DEFAULT_CLIENT_TIMEOUT;
 use sim_k8s::manifest::{LoadOptions, load_str};
 use sim_k8s::object::{Kind, Object, ObjectKey};
 
-use super::file::{ConditionStatus, DeleteFile, ExpectFile, SendFile, SnapshotTable, StepFile};
+use super::file::{
+    ConditionStatus, DeleteFile, ExpectFile, ReplayFile, SendFile, SnapshotTable, StepFile,
+};
 use crate::pod_files::PodFile;
+use crate::source::Source;
 
 /// When a step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +64,7 @@ pub enum Action {
         node: String,
         tables: Vec<SnapshotTable>,
     },
+    Replay(Replay),
 }
 
 /// What happens to a node.
@@ -81,6 +85,15 @@ impl NodeOp {
             NodeOp::LinkUp => "linkUp",
         }
     }
+}
+
+/// `replay`, validated; `pcap` is as written until [`super::load`] makes it relative to
+/// the scenario file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replay {
+    pub pcap: std::path::PathBuf,
+    pub from: Source,
+    pub options: sim_net::replay::ReplayOptions,
 }
 
 /// Where a request goes.
@@ -117,54 +130,6 @@ pub struct Send {
     pub kind: SendKind,
     pub count: u32,
     pub timeout: SimDuration,
-}
-
-/// Where a request comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// A pod, `NAMESPACE/NAME`.
-    Pod { namespace: String, name: String },
-    /// A node's own network namespace (a hostNetwork process), `node:NAME`.
-    Node(String),
-    /// An external host of `cluster.external`, `external:NAME`.
-    External(String),
-}
-
-impl std::fmt::Display for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Source::Pod { namespace, name } => write!(f, "{namespace}/{name}"),
-            Source::Node(n) => write!(f, "node:{n}"),
-            Source::External(n) => write!(f, "external:{n}"),
-        }
-    }
-}
-
-/// `NAMESPACE/NAME`, `node:NAME` or `external:NAME`.
-pub fn source(field: &str, s: &str) -> Result<Source, StepError> {
-    let named = |n: &str, make: fn(String) -> Source| {
-        if n.is_empty() || n.contains('/') {
-            Err(err(
-                field,
-                format!("{s:?}: expected NAMESPACE/NAME, node:NAME or external:NAME"),
-            ))
-        } else {
-            Ok(make(n.to_string()))
-        }
-    };
-    if let Some(n) = s.strip_prefix("node:") {
-        return named(n, Source::Node);
-    }
-    if let Some(n) = s.strip_prefix("external:") {
-        return named(n, Source::External);
-    }
-    let (namespace, name) = ns_name(field, s).map_err(|_| {
-        err(
-            field,
-            format!("{s:?}: expected NAMESPACE/NAME, node:NAME or external:NAME"),
-        )
-    })?;
-    Ok(Source::Pod { namespace, name })
 }
 
 /// The address a server saw.
@@ -274,7 +239,7 @@ pub fn target(field: &str, s: &str) -> Result<Target, StepError> {
 }
 
 fn send(s: &SendFile) -> Result<Send, StepError> {
-    let from = source("send.from", &s.from)?;
+    let from = s.from.parse().map_err(|e: String| err("send.from", e))?;
     let to = target("send.to", &s.to)?;
     let kinds = [s.http_get.is_some(), s.tcp_connect, s.udp.is_some()];
     let kind = match (kinds.iter().filter(|k| **k).count(), &s.http_get, &s.udp) {
@@ -447,6 +412,24 @@ fn delete(d: &DeleteFile) -> Result<ObjectKey, StepError> {
     }
 }
 
+fn replay(r: &ReplayFile) -> Result<Replay, StepError> {
+    if r.pcap.is_empty() {
+        return Err(err(
+            "replay.pcap",
+            "expected the path of a pcap or pcapng file",
+        ));
+    }
+    Ok(Replay {
+        pcap: r.pcap.clone().into(),
+        from: r.from.parse().map_err(|e: String| err("replay.from", e))?,
+        options: sim_net::replay::ReplayOptions {
+            interface: r.interface.clone(),
+            all_packets: r.all_packets,
+            ..Default::default()
+        },
+    })
+}
+
 /// Validates one step as written.
 pub fn validate(s: &StepFile) -> Result<Step, StepError> {
     let when = match (s.at, s.after) {
@@ -469,6 +452,7 @@ pub fn validate(s: &StepFile) -> Result<Step, StepError> {
         ("linkDown", s.link_down.is_some()),
         ("linkUp", s.link_up.is_some()),
         ("snapshot", s.snapshot.is_some()),
+        ("replay", s.replay.is_some()),
     ];
     if set.iter().filter(|(_, x)| *x).count() != 1 {
         let names: Vec<&str> = set.iter().map(|(n, _)| *n).collect();
@@ -561,6 +545,8 @@ pub fn validate(s: &StepFile) -> Result<Step, StepError> {
             node: x.node.clone(),
             tables,
         }
+    } else if let Some(x) = &s.replay {
+        Action::Replay(replay(x)?)
     } else {
         Action::Wait(s.wait.expect("exactly one action is set"))
     };
