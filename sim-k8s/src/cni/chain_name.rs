@@ -3,7 +3,9 @@
 //! hex SHA-512 of `network name + container ID`, cut to 28 characters (iptables' chain-name
 //! limit is 28 usable characters). Upstream's own test vectors are checked below.
 
-use super::sha512::sha512_hex;
+use std::fmt::Write as _;
+
+use sha2::{Digest, Sha512};
 
 /// `maxChainLength` in upstream.
 pub const MAX_CHAIN_LENGTH: usize = 28;
@@ -19,7 +21,9 @@ pub fn format_hash_with_prefix(length: usize, prefix: &str, to_hash: &str) -> St
     let length = length.min(MAX_HASH_LEN);
     let mut s = String::with_capacity(prefix.len() + MAX_HASH_LEN);
     s.push_str(prefix);
-    s.push_str(&sha512_hex(to_hash.as_bytes()));
+    for b in Sha512::digest(to_hash.as_bytes()) {
+        let _ = write!(s, "{b:02x}");
+    }
     s.truncate(length);
     s
 }

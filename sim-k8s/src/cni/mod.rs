@@ -11,7 +11,7 @@
 //! | [`bandwidth`] | the bandwidth plugin's config (parsed only) | `plugins/meta/bandwidth` |
 //! | [`ipmasq`] | the bridge plugin's `ipMasq` rules | `pkg/ip/ipmasq_iptables_linux.go` |
 //! | [`iptables`] | the nat rules CNI installed, and the `iptables-restore` text of each change | go-iptables' unique semantics |
-//! | [`chain_name`], [`sha512`] | `CNI-…` chain names and comments, hashed as upstream hashes them | `pkg/utils/utils.go` |
+//! | [`chain_name`] | `CNI-…` chain names and comments, hashed as upstream hashes them | `pkg/utils/utils.go` |
 //! | [`veth_name`] | the host-side veth name (deterministic) | `pkg/ip/link_linux.go` |
 //! | [`result`] | the CNI result and its JSON | `cni/pkg/types/100` |
 //! | [`kubenet`] | the config kubelet's kubenet plugin generated | `pkg/kubelet/network/kubenet` |
@@ -37,7 +37,6 @@ pub mod loopback;
 pub mod node_state;
 pub mod portmap;
 pub mod result;
-pub mod sha512;
 pub mod veth_name;
 
 pub use config::{
