@@ -379,7 +379,9 @@ fn scaling_up_reaches_the_endpoints_after_the_watch_lags() {
         .clone();
     d.spec.as_mut().unwrap().replicas = Some(1);
     d.metadata.resource_version = None;
-    let t2 = SimTime::from_nanos(2_000_000_000);
+    // After kube-proxy's last rate-limited sync (minSyncPeriod 1 s after its first).
+    let t2 = SimTime::from_nanos(3_000_000_000);
+    assert!(e.now() < t2, "{}", e.now());
     e.schedule_at(
         t2,
         ClusterEvent::Api(Box::new(Change::Update(Object::Deployment(d)))),

@@ -8,7 +8,8 @@
 //!
 //! Controllers here: the workload controllers (Deployment → ReplicaSet → pods, scaling up
 //! and down), the scheduler, one kubelet per node (sandbox + CNI on bind; a deleted pod is
-//! forgotten, its sandbox left in place), and the Endpoints + EndpointSlice controllers.
+//! forgotten, its sandbox left in place), the Endpoints + EndpointSlice controllers, and one
+//! kube-proxy per node ([`super::kube_proxy`]).
 //! The Endpoints and EndpointSlice controllers reconcile their informer cache (the objects
 //! their watch has delivered so far) on every event, not the store itself — so they act on
 //! what they have heard, as upstream's listers do; their writes carry no resourceVersion
@@ -21,6 +22,7 @@ use k8s_openapi::api::core::v1::Pod;
 use sim_core::{Ctx, Engine, SimDuration, SimTime, World};
 use sim_net::{NetSim, SimEvent};
 
+use super::kube_proxy::{self, RunDecision};
 use super::{Cluster, node_lifecycle, workloads};
 use crate::controller::endpoints;
 use crate::controller::endpointslice::EndpointSliceController;
@@ -43,6 +45,8 @@ pub enum ClusterEvent {
     HealNode(String),
     /// A node-monitor pass that finds the node silent since `heartbeat`, if it still is.
     NodeMonitor { node: String, heartbeat: SimTime },
+    /// A node's kube-proxy runs the sync its runner scheduled.
+    ProxySync(String),
 }
 
 impl From<SimEvent> for ClusterEvent {
@@ -57,6 +61,7 @@ enum Controller {
     Scheduler,
     Kubelet(String),
     Endpoints,
+    KubeProxy(String),
 }
 
 /// A cluster running in the engine.
@@ -97,8 +102,15 @@ impl ClusterSim {
         watch(Controller::Workloads, &[Kind::Deployment, Kind::ReplicaSet]);
         watch(Controller::Scheduler, &[Kind::Pod]);
         let nodes: Vec<String> = cluster.nodes.keys().cloned().collect();
-        for n in nodes {
-            watch(Controller::Kubelet(n), &[Kind::Pod]);
+        for n in &nodes {
+            watch(Controller::Kubelet(n.clone()), &[Kind::Pod]);
+        }
+        // kube-proxies start from the build's sync; their caches already hold the list.
+        for n in nodes
+            .iter()
+            .filter(|n| cluster.kube_proxies.contains_key(*n))
+        {
+            watch(Controller::KubeProxy(n.clone()), &kube_proxy::WATCHED);
         }
         watch(
             Controller::Endpoints,
@@ -178,6 +190,7 @@ impl ClusterSim {
                 }
             }
             Controller::Kubelet(node) => self.kubelet(ctx, &node, &d),
+            Controller::KubeProxy(node) => self.kube_proxy(ctx, &node, d),
             Controller::Endpoints => {
                 let key = d.event.object.key();
                 if d.event.event_type == EventType::Deleted {
@@ -202,6 +215,46 @@ impl ClusterSim {
                 }
                 self.apply_all(ctx, changes);
             }
+        }
+    }
+
+    /// A watch event reaches `node`'s kube-proxy: its cache takes it and its runner decides
+    /// when to program it.
+    fn kube_proxy(&mut self, ctx: &mut Ctx<'_, ClusterEvent>, node: &str, d: Delivery) {
+        if self.failed.contains_key(node) {
+            return;
+        }
+        let Some(config) = self.cluster.config.kube_proxy.clone() else {
+            return;
+        };
+        let Some(kp) = self.cluster.kube_proxies.get_mut(node) else {
+            return;
+        };
+        let key = d.event.object.key();
+        if d.event.event_type == EventType::Deleted {
+            kp.cache.remove(&key);
+        } else {
+            kp.cache.insert(key, d.event.object);
+        }
+        match kp.request(ctx.now(), &config) {
+            RunDecision::Now => self.sync_kube_proxy(ctx.now(), node),
+            RunDecision::At(t) => {
+                ctx.schedule_at(t, ClusterEvent::ProxySync(node.to_string()));
+            }
+            RunDecision::AlreadyPending => {}
+        }
+    }
+
+    /// Runs `node`'s kube-proxy sync on the live network.
+    fn sync_kube_proxy(&mut self, now: SimTime, node: &str) {
+        if self.failed.contains_key(node) {
+            return;
+        }
+        std::mem::swap(&mut self.cluster.net, &mut self.sim.net);
+        let result = self.cluster.sync_kube_proxy(node, now);
+        std::mem::swap(&mut self.cluster.net, &mut self.sim.net);
+        if let Err(e) = result {
+            self.errors.push((now, e.to_string()));
         }
     }
 
@@ -282,6 +335,13 @@ impl ClusterSim {
             return;
         }
         self.set_link(&node, true);
+        // Its kube-proxy relists what it missed and syncs.
+        let relist = self.cluster.kube_proxy_list();
+        if let Some(kp) = self.cluster.kube_proxies.get_mut(&node) {
+            kp.cache = relist;
+            kp.pending = None;
+            self.sync_kube_proxy(ctx.now(), &node);
+        }
         let changes = node_lifecycle::mark_ready(&self.cluster.store, &node, ctx.now());
         self.apply_all(ctx, changes);
     }
@@ -422,6 +482,7 @@ impl World for ClusterSim {
             ClusterEvent::Deliver(d) => self.deliver(ctx, *d),
             ClusterEvent::FailNode(node) => self.fail_node(ctx, node),
             ClusterEvent::HealNode(node) => self.heal_node(ctx, node),
+            ClusterEvent::ProxySync(node) => self.sync_kube_proxy(ctx.now(), &node),
             ClusterEvent::NodeMonitor { node, heartbeat } => {
                 if self.failed.get(&node) == Some(&heartbeat) {
                     let changes =

@@ -24,13 +24,16 @@
 //!    becomes Running with its IPs, container statuses ready (probes are scripted later by
 //!    scenarios) and the Ready condition computed with its readiness gates.
 //! 7. The Endpoints and EndpointSlice controllers run until nothing changes.
+//! 8. kube-proxy (iptables mode, unless `kube_proxy` is `None`) syncs each node's rules
+//!    ([`kube_proxy`]).
 //!
 //! The network plugin is kubenet (default) or the reference CNI plugins ([`NetworkPlugin`]):
 //! with the latter, `hostPort`s are published by `portmap` and the bridge's `ipMasq` chains
-//! are loaded into the node's netfilter. Not yet: kube-proxy (its own issue), kubenet's own
-//! hostport manager (kubenet pods' hostPorts are not published).
+//! are loaded into the node's netfilter. Not yet: kubenet's own hostport manager (kubenet
+//! pods' hostPorts are not published).
 
 pub mod control;
+pub mod kube_proxy;
 pub mod node_lifecycle;
 pub mod workloads;
 
@@ -50,6 +53,7 @@ use thiserror::Error;
 use crate::cni::kubenet::{self, HairpinMode};
 use crate::cni::node_state::NodeState;
 use crate::cni::{CniError, RuntimeConf, add_network_list, parse_conf};
+use crate::config::kube_proxy_configuration::KubeProxyConfiguration;
 use crate::controller::endpoints;
 use crate::controller::endpointslice::EndpointSliceController;
 use crate::controller::node_ipam::{IpamError, NodeIpam, NodeIpamConfig};
@@ -102,7 +106,7 @@ pub fn bridge_conflist(pod_cidr: &str, mtu: u32) -> String {
 }
 
 /// How the cluster is laid out where the manifests do not say.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClusterConfig {
     /// `--cluster-cidr` (kubeadm + flannel's conventional 10.244.0.0/16).
     pub cluster_cidr: Ipv4Net,
@@ -132,6 +136,8 @@ pub struct ClusterConfig {
     /// The network the external hosts share with the cloud router (TEST-NET-3); its first
     /// address is the router's.
     pub external_subnet: Ipv4Net,
+    /// kube-proxy's configuration on every node; `None` runs no kube-proxy.
+    pub kube_proxy: Option<KubeProxyConfiguration>,
 }
 
 /// A host outside the cluster: a namespace on the external network, its default route via
@@ -159,6 +165,10 @@ impl Default for ClusterConfig {
             plugin: NetworkPlugin::Kubenet,
             external_hosts: Vec::new(),
             external_subnet: "203.0.113.0/24".parse().expect("literal"),
+            kube_proxy: Some(KubeProxyConfiguration {
+                cluster_cidr: "10.244.0.0/16".into(),
+                ..KubeProxyConfiguration::default()
+            }),
         }
     }
 }
@@ -208,6 +218,8 @@ pub enum ClusterError {
     ServiceAddress { service: String, why: String },
     #[error("node {node}: kubenet's masquerade rule: {why}")]
     Masquerade { node: String, why: String },
+    #[error("node {node}: kube-proxy: {why}")]
+    KubeProxy { node: String, why: String },
 }
 
 /// A node as the network sees it.
@@ -242,6 +254,8 @@ pub struct Cluster {
     pub pods: BTreeMap<String, PodRuntime>,
     /// External hosts by name: their namespace and address.
     pub externals: BTreeMap<String, (NetNsId, Ipv4Addr)>,
+    /// kube-proxy per node (none when `config.kube_proxy` is `None`).
+    pub kube_proxies: BTreeMap<String, kube_proxy::KubeProxy>,
 }
 
 const T0: SimTime = SimTime::ZERO;
@@ -326,11 +340,13 @@ impl Cluster {
             nodes: BTreeMap::new(),
             pods: BTreeMap::new(),
             externals: BTreeMap::new(),
+            kube_proxies: BTreeMap::new(),
         };
         cluster.plumb_nodes(router_ip, r_eth)?;
         cluster.plumb_externals()?;
         cluster.run_pods()?;
         cluster.settle_endpoints()?;
+        cluster.start_kube_proxies(T0)?;
         Ok(cluster)
     }
 
