@@ -60,6 +60,9 @@ pub struct ClusterSection {
     pub nodes: Option<NodesSpec>,
     /// `kubenet` (default) or `bridge`.
     pub network_plugin: Option<PluginName>,
+    /// kube-proxy's mode on every node: `iptables` (default) or `none` (no kube-proxy). A
+    /// `KubeProxyConfiguration` among the manifests configures it (its `mode` must agree).
+    pub proxy_mode: Option<String>,
     #[serde(rename = "clusterCIDR")]
     pub cluster_cidr: Option<String>,
     #[serde(rename = "serviceCIDR")]
@@ -228,7 +231,7 @@ pub struct DeleteFile {
 pub struct SendFile {
     /// The client pod, `NAMESPACE/NAME`.
     pub from: String,
-    /// `IP:PORT`, `pod/NAMESPACE/NAME:PORT` or `svc/NAME.NAMESPACE:PORT`.
+    /// `IP:PORT`, `pod/NAMESPACE/NAME:PORT`, `svc/NAME.NAMESPACE:PORT` or `node/NAME:PORT`.
     pub to: String,
     /// HTTP GET of this path (agnhost netexec: `/hostname`, `/clientip`, `/echo?msg=...`).
     pub http_get: Option<String>,

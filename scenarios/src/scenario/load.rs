@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use sim_k8s::cluster::{ClusterConfig, ExternalHost, NetworkPlugin};
+use sim_k8s::config::kube_proxy_configuration::{KubeProxyConfiguration, ProxyMode};
 use sim_k8s::manifest::{LoadOptions, Manifests, load_paths, load_str};
 use sim_k8s::object::Object;
 
@@ -55,6 +56,44 @@ fn at(source: &str, loc: &serde_saphyr::Location) -> String {
         source.to_string()
     } else {
         format!("{source}:{}:{}", loc.line(), loc.column())
+    }
+}
+
+/// kube-proxy's configuration from `cluster.proxyMode` and a `KubeProxyConfiguration` in the
+/// manifests (its `clusterCIDR` defaulting to the cluster's, as kubeadm writes it).
+fn kube_proxy(
+    mode: Option<&str>,
+    manifests: &Manifests,
+    config: &ClusterConfig,
+) -> Result<Option<KubeProxyConfiguration>, String> {
+    let given: Vec<&KubeProxyConfiguration> = manifests.kube_proxy_configurations().collect();
+    if given.len() > 1 {
+        return Err("manifests: more than one KubeProxyConfiguration".into());
+    }
+    let mut kp = given
+        .first()
+        .map_or_else(KubeProxyConfiguration::default, |c| (*c).clone());
+    if kp.cluster_cidr.is_empty() && given.is_empty() {
+        kp.cluster_cidr = config.cluster_cidr.to_string();
+    }
+    let from_file = kp.mode.effective();
+    match mode {
+        Some("none") if given.is_empty() => Ok(None),
+        Some("none") => Err(
+            "cluster.proxyMode: none, but the manifests configure kube-proxy (a KubeProxyConfiguration)"
+                .into(),
+        ),
+        None | Some("iptables") if from_file == ProxyMode::Iptables => Ok(Some(kp)),
+        None | Some("iptables") => Err(format!(
+            "KubeProxyConfiguration.mode: {:?}: only iptables is modelled so far",
+            kp.mode
+        )),
+        Some(m @ ("ipvs" | "nftables" | "userspace")) => Err(format!(
+            "cluster.proxyMode: {m}: not modelled yet; expected iptables or none"
+        )),
+        Some(m) => Err(format!(
+            "cluster.proxyMode: {m:?}: expected iptables (the default) or none"
+        )),
     }
 }
 
@@ -217,6 +256,7 @@ pub fn load_text(source: &str, text: &str, base: &Path) -> Result<Scenario, Scen
         all.documents.extend(m.documents);
     }
     objects.extend(all.objects().cloned());
+    config.kube_proxy = kube_proxy(c.proxy_mode.as_deref(), &all, &config).map_err(whole)?;
 
     let mut steps = Vec::new();
     let mut sent = false;

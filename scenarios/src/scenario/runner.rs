@@ -400,6 +400,11 @@ impl Runner {
                 })
                 .map(|ip| SocketAddrV4::new(ip, *port))
                 .ok_or_else(|| format!("service {namespace}/{name} has no clusterIP")),
+            Target::Node { name, port } => c
+                .nodes
+                .get(name)
+                .map(|n| SocketAddrV4::new(n.ip, *port))
+                .ok_or_else(|| format!("node {name} does not exist")),
         }
     }
 

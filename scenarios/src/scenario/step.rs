@@ -110,6 +110,11 @@ pub enum Target {
         name: String,
         port: u16,
     },
+    /// A node's InternalIP (for NodePorts).
+    Node {
+        name: String,
+        port: u16,
+    },
 }
 
 /// What a client sends.
@@ -207,9 +212,10 @@ fn port(field: &str, whole: &str, p: &str) -> Result<u16, StepError> {
         .ok_or_else(|| err(field, format!("{whole:?}: {p:?} is not a port (1-65535)")))
 }
 
-/// `IP:PORT`, `pod/NAMESPACE/NAME:PORT` or `svc/NAME.NAMESPACE:PORT`.
+/// `IP:PORT`, `pod/NAMESPACE/NAME:PORT`, `svc/NAME.NAMESPACE:PORT` or `node/NAME:PORT`.
 pub fn target(field: &str, s: &str) -> Result<Target, StepError> {
-    let expected = "expected IP:PORT, pod/NAMESPACE/NAME:PORT or svc/NAME.NAMESPACE:PORT";
+    let expected =
+        "expected IP:PORT, pod/NAMESPACE/NAME:PORT, svc/NAME.NAMESPACE:PORT or node/NAME:PORT";
     let Some((host, p)) = s.rsplit_once(':') else {
         return Err(err(field, format!("{s:?}: no port; {expected}")));
     };
@@ -220,6 +226,15 @@ pub fn target(field: &str, s: &str) -> Result<Target, StepError> {
         return Ok(Target::Pod {
             namespace,
             name,
+            port,
+        });
+    }
+    if let Some(name) = host.strip_prefix("node/") {
+        if name.is_empty() || name.contains('/') {
+            return Err(err(field, format!("{s:?}: {expected}")));
+        }
+        return Ok(Target::Node {
+            name: name.into(),
             port,
         });
     }
