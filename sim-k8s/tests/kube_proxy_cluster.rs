@@ -3,11 +3,13 @@
 //! the client pod's own address (no masquerade for pod-to-Service traffic).
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::path::Path;
 
+use proptest::prelude::*;
 use sim_core::{SimDuration, SimTime};
 use sim_k8s::cluster::{Cluster, ClusterConfig};
-use sim_k8s::manifest::{LoadOptions, load_path};
+use sim_k8s::manifest::{LoadOptions, load_path, load_str};
 use sim_net::socket::http::Response;
 use sim_net::socket::{ClientSpec, Outcome, Request, ServerSpec, Service};
 use sim_net::{NetSim, SocketProto};
@@ -95,4 +97,99 @@ fn cluster_ip_connections_land_on_ready_endpoints_with_the_client_address_kept()
         served.len() >= 2,
         "load-balanced over endpoints: {served:?}"
     );
+}
+
+/// `ready` serving pods and `gated` ones whose readiness gate is unset, behind one Service,
+/// and a client; UDP to the ClusterIP from the client `requests` times.
+fn udp_round(
+    ready: usize,
+    gated: usize,
+    requests: u64,
+    seed: u64,
+) -> (Vec<Outcome>, BTreeSet<String>) {
+    let mut y = String::from(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: echo, namespace: p}\nspec:\n  clusterIP: 10.96.0.50\n  selector: {app: echo}\n  ports: [{port: 53, targetPort: 8081, protocol: UDP}]\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: client, namespace: p}\nspec: {containers: [{name: c, image: x}]}\n",
+    );
+    for i in 0..ready + gated {
+        let gate = if i >= ready {
+            "  readinessGates: [{conditionType: example.com/gate}]\n"
+        } else {
+            ""
+        };
+        let _ = write!(
+            y,
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: e{i}, namespace: p, labels: {{app: echo}}}}\nspec:\n{gate}  containers: [{{name: c, image: x, ports: [{{containerPort: 8081, protocol: UDP}}]}}]\n"
+        );
+    }
+    let m = load_str("t.yaml", &y, &LoadOptions::default()).unwrap();
+    let c = Cluster::build(m.objects(), ClusterConfig::default()).unwrap();
+    let ready_names: BTreeSet<String> = (0..ready).map(|i| format!("e{i}")).collect();
+    let client = c.pods["p/client"].sandbox.netns;
+    let servers: Vec<(String, sim_net::NetNsId)> = (0..ready + gated)
+        .map(|i| (format!("e{i}"), c.pods[&format!("p/e{i}")].sandbox.netns))
+        .collect();
+    let mut sim = NetSim::new(c.net, seed);
+    for (name, ns) in servers {
+        sim.serve(
+            ns,
+            ServerSpec {
+                proto: SocketProto::Udp,
+                port: 8081,
+                service: Service::NetExec { hostname: name },
+            },
+        )
+        .unwrap();
+    }
+    let events: Vec<_> = (0..requests)
+        .map(|i| {
+            sim.request(
+                SimTime::from_nanos(i * 10_000_000),
+                client,
+                ClientSpec {
+                    proto: SocketProto::Udp,
+                    dst: "10.96.0.50:53".parse().unwrap(),
+                    request: Request::Send {
+                        payload: b"hostname".to_vec(),
+                    },
+                    timeout: SimDuration::from_secs(1),
+                },
+            )
+        })
+        .collect();
+    let mut e = sim.into_engine(seed, events).with_budget(1_000_000);
+    e.run_to_quiescence().unwrap();
+    let (world, _) = e.into_parts();
+    let mut results: Vec<_> = world.results().into_iter().cloned().collect();
+    results.sort_by_key(|r| r.id);
+    (
+        results.into_iter().map(|r| r.outcome).collect(),
+        ready_names,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10, ..ProptestConfig::default() })]
+
+    /// Every datagram to the ClusterIP reaches a ready endpoint and its answer comes back
+    /// from the ClusterIP (the client's UDP socket is connected to it, as agnhost's is, and
+    /// takes nothing from any other address) — or, without ready endpoints, is refused.
+    #[test]
+    fn udp_to_a_cluster_ip_is_answered_by_ready_endpoints_from_the_cluster_ip(
+        ready in 0usize..4,
+        gated in 0usize..3,
+        seed in 0u64..1000,
+    ) {
+        let (outcomes, ready_names) = udp_round(ready, gated, 6, seed);
+        prop_assert_eq!(outcomes.len(), 6);
+        for o in outcomes {
+            match o {
+                Outcome::Reply(body) if ready > 0 => {
+                    let name = String::from_utf8(body).unwrap();
+                    prop_assert!(ready_names.contains(&name), "{name}");
+                }
+                Outcome::Refused if ready == 0 => {}
+                o => prop_assert!(false, "ready {ready}: {o}"),
+            }
+        }
+    }
 }
