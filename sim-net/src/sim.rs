@@ -11,9 +11,12 @@ use sim_core::{Ctx, Engine, SimRng, SimTime, Token, TraceRecord, World};
 use crate::datapath::{Clock, Delivered, Effects, Job, Work};
 use crate::hop::Hop;
 use crate::netns::NetNsId;
+use crate::netns::SocketProto;
 use crate::network::Network;
 use crate::pcapng::{Capture, CapturedPacket, Direction, LinkType};
-use crate::socket::{ClientResult, ClientSpec, LocalStack, Outcome, ServerSpec, StackError};
+use crate::socket::{
+    ClientResult, ClientSpec, LocalStack, Outcome, ServerSpec, Service, StackError,
+};
 
 /// What the engine runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +107,31 @@ impl NetSim {
         self.stack(ns, SimTime::ZERO).listen(spec)?;
         self.sync_ports(ns);
         Ok(())
+    }
+
+    /// Serves `service` on `(proto, port)` in `ns`: swaps the answer of the server already
+    /// there, or starts one.
+    pub fn set_service(
+        &mut self,
+        ns: NetNsId,
+        proto: SocketProto,
+        port: u16,
+        service: Service,
+    ) -> Result<(), StackError> {
+        if self
+            .stack(ns, SimTime::ZERO)
+            .set_service(proto, port, service.clone())
+        {
+            return Ok(());
+        }
+        self.serve(
+            ns,
+            ServerSpec {
+                proto,
+                port,
+                service,
+            },
+        )
     }
 
     /// A client request from `ns` at `at`; its id is the event's, and its result appears in

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
 use sim_core::{Ctx, Engine, SimDuration, SimTime, World};
+use sim_net::socket::Service;
 use sim_net::{NetSim, SimEvent};
 
 use super::kube_proxy::{self, RunDecision};
@@ -27,6 +28,7 @@ use super::{Cluster, node_lifecycle, workloads};
 use crate::controller::endpoints;
 use crate::controller::endpointslice::EndpointSliceController;
 use crate::object::{Kind, Object, ObjectKey};
+use crate::proxy::healthcheck;
 use crate::store::watch::{Delivery, EventType, WatchSpec, WatcherId};
 use crate::store::{Change, Store};
 
@@ -123,13 +125,39 @@ impl ClusterSim {
                 Kind::EndpointSlice,
             ],
         );
-        ClusterSim {
+        let mut sim = ClusterSim {
             cluster,
             sim: NetSim::new(net, seed),
             controllers,
             view,
             errors: Vec::new(),
             failed: BTreeMap::new(),
+        };
+        let proxied: Vec<String> = sim.cluster.kube_proxies.keys().cloned().collect();
+        for node in proxied {
+            sim.serve_health_checks(SimTime::ZERO, &node);
+        }
+        sim
+    }
+
+    /// Starts or updates `node`'s kube-proxy health check servers after a sync.
+    fn serve_health_checks(&mut self, now: SimTime, node: &str) {
+        let (Some(kp), Some(n)) = (
+            self.cluster.kube_proxies.get(node),
+            self.cluster.nodes.get(node),
+        ) else {
+            return;
+        };
+        let ns = n.netns;
+        let servers = healthcheck::servers(kp.proxier.services(), kp.proxier.endpoints());
+        for (port, answer) in servers {
+            if let Err(e) =
+                self.sim
+                    .set_service(ns, sim_net::SocketProto::Tcp, port, Service::Http(answer))
+            {
+                self.errors
+                    .push((now, format!("kube-proxy {node}: health check :{port}: {e}")));
+            }
         }
     }
 
@@ -253,8 +281,9 @@ impl ClusterSim {
         std::mem::swap(&mut self.cluster.net, &mut self.sim.net);
         let result = self.cluster.sync_kube_proxy(node, now);
         std::mem::swap(&mut self.cluster.net, &mut self.sim.net);
-        if let Err(e) = result {
-            self.errors.push((now, e.to_string()));
+        match result {
+            Ok(()) => self.serve_health_checks(now, node),
+            Err(e) => self.errors.push((now, e.to_string())),
         }
     }
 

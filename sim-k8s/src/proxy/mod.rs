@@ -10,6 +10,7 @@
 //! | [`chain_name`] | the hashed `KUBE-SVC-`/`SVL-`/`EXT-`/`FW-`/`SEP-` names | `pkg/proxy/iptables/proxier.go` |
 //! | [`iptables`] | one sync's `iptables-restore` text | `syncProxyRules` |
 //! | [`proxier`] | a node's proxier over time: full/partial syncs, jumps, stale UDP conntrack | `Proxier` |
+//! | [`healthcheck`] | the health check server of Local LoadBalancer Services (200/503, JSON) | `pkg/proxy/healthcheck/service_health.go` |
 //! | [`config`] | a [`ProxierConfig`](iptables::ProxierConfig) from a `KubeProxyConfiguration` and a Node | `cmd/kube-proxy/app` |
 //!
 //! IPv4 only for now; the types keep the family out of their names so IPv6 can join.
@@ -17,6 +18,7 @@
 pub mod chain_name;
 pub mod config;
 pub mod endpoint;
+pub mod healthcheck;
 pub mod iptables;
 pub mod local_detector;
 pub mod node_port_addresses;

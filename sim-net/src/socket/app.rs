@@ -16,6 +16,18 @@ pub enum Service {
     Echo,
     /// agnhost `netexec`: HTTP on TCP, its command protocol on UDP (see [`crate::socket::http`]).
     NetExec { hostname: String },
+    /// One fixed HTTP answer to every request on TCP (a health check endpoint whose owner
+    /// swaps the answer with [`crate::NetSim::set_service`]); UDP datagrams go unanswered.
+    Http(HttpAnswer),
+}
+
+/// A whole HTTP answer: status line, extra headers (after `Content-Length`), body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub reason: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
 }
 
 /// A server listening on every address of its namespace.

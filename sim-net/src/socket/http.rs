@@ -54,6 +54,23 @@ pub fn netexec_response(
     Some(response(status, "OK", &body))
 }
 
+/// `answer` to a whole request head in `buf`, or `None` while the head is incomplete.
+pub fn fixed_response(buf: &[u8], answer: &super::app::HttpAnswer) -> Option<Vec<u8>> {
+    head_end(buf)?;
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\nContent-Length: {}\r\n",
+        answer.status,
+        answer.reason,
+        answer.body.len()
+    );
+    for (k, v) in &answer.headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    out.push_str(&answer.body);
+    Some(out.into_bytes())
+}
+
 fn response(status: u16, reason: &str, body: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n{body}",

@@ -16,5 +16,5 @@ pub mod http;
 pub mod phy;
 pub mod stack;
 
-pub use app::{ClientResult, ClientSpec, Outcome, Request, ServerSpec, Service};
+pub use app::{ClientResult, ClientSpec, HttpAnswer, Outcome, Request, ServerSpec, Service};
 pub use stack::{LocalStack, StackError};

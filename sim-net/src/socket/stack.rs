@@ -190,6 +190,21 @@ impl LocalStack {
         Ok(())
     }
 
+    /// Swaps what the server on `(proto, port)` answers; false if there is none.
+    pub fn set_service(&mut self, proto: SocketProto, port: u16, service: Service) -> bool {
+        match self
+            .servers
+            .iter_mut()
+            .find(|s| s.spec.proto == proto && s.spec.port == port)
+        {
+            Some(s) => {
+                s.spec.service = service;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A free ephemeral port for `proto`.
     fn ephemeral_port(&mut self, proto: SocketProto) -> Result<u16, StackError> {
         let bound = self.bound_ports();
@@ -593,6 +608,7 @@ fn serve(sockets: &mut SocketSet<'static>, server: &mut Server, now: SimTime) ->
             let answer = match &server.spec.service {
                 Service::Echo => Some(data.to_vec()),
                 Service::NetExec { hostname } => http::netexec_udp_answer(data, hostname, peer),
+                Service::Http(_) => None,
             };
             if let Some(answer) = answer {
                 let reply = udp::UdpMetadata {
@@ -623,7 +639,9 @@ fn serve(sockets: &mut SocketSet<'static>, server: &mut Server, now: SimTime) ->
                     // Echo what fits; the rest waits in our buffer for the next turn.
                     conn.inbuf.extend_from_slice(&buf[..n]);
                 }
-                Service::NetExec { .. } => conn.inbuf.extend_from_slice(&buf[..n]),
+                Service::NetExec { .. } | Service::Http(_) => {
+                    conn.inbuf.extend_from_slice(&buf[..n]);
+                }
             }
             progress = true;
         }
@@ -642,10 +660,16 @@ fn serve(sockets: &mut SocketSet<'static>, server: &mut Server, now: SimTime) ->
                     progress = true;
                 }
             }
-            Service::NetExec { hostname } => {
+            Service::NetExec { .. } | Service::Http(_) => {
+                let answer = |buf: &[u8]| match &server.spec.service {
+                    Service::NetExec { hostname } => {
+                        http::netexec_response(buf, hostname, conn.peer, now)
+                    }
+                    Service::Http(a) => http::fixed_response(buf, a),
+                    Service::Echo => None,
+                };
                 if !conn.answered
-                    && let Some(resp) =
-                        http::netexec_response(&conn.inbuf, hostname, conn.peer, now)
+                    && let Some(resp) = answer(&conn.inbuf)
                 {
                     sock.send_slice(&resp).expect("fits an empty buffer");
                     sock.close();
