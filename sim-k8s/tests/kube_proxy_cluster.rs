@@ -193,3 +193,80 @@ proptest! {
         }
     }
 }
+
+/// When an endpoint of a UDP Service goes away, its node's kube-proxy deletes the conntrack
+/// entries that still DNAT the Service's flows to it (else a client reusing its source port
+/// would keep sending into the void until the entry's 30 s timeout).
+#[test]
+fn a_removed_udp_endpoint_loses_its_conntrack_entries_at_the_next_sync() {
+    use sim_k8s::cluster::control::{ClusterEvent, ClusterSim};
+    use sim_k8s::object::{Kind, ObjectKey};
+    use sim_k8s::store::Change;
+    use sim_net::netfilter::conntrack::Direction;
+
+    let y = "apiVersion: v1\nkind: Service\nmetadata: {name: dns, namespace: p}\nspec:\n  clusterIP: 10.96.0.53\n  selector: {app: dns}\n  ports: [{port: 53, targetPort: 8081, protocol: UDP}]\n---\n\
+apiVersion: v1\nkind: Pod\nmetadata: {name: client, namespace: p}\nspec: {nodeName: node-1, containers: [{name: c, image: x}]}\n---\n\
+apiVersion: v1\nkind: Pod\nmetadata: {name: d0, namespace: p, labels: {app: dns}}\nspec: {nodeName: node-2, containers: [{name: c, image: x}]}\n";
+    let m = load_str("t.yaml", y, &LoadOptions::default()).unwrap();
+    let c = Cluster::build(m.objects(), ClusterConfig::default()).unwrap();
+    let d0 = c.pods["p/d0"].clone();
+    let client = c.pods["p/client"].sandbox.netns;
+    let node1 = c.nodes["node-1"].netns;
+    let lag = SimDuration::from_millis(10);
+    let mut sim = ClusterSim::new(c, 5, lag);
+    sim.sim
+        .serve(
+            d0.sandbox.netns,
+            ServerSpec {
+                proto: SocketProto::Udp,
+                port: 8081,
+                service: Service::NetExec {
+                    hostname: "d0".into(),
+                },
+            },
+        )
+        .unwrap();
+    let req = sim.sim.request(
+        SimTime::ZERO,
+        client,
+        ClientSpec {
+            proto: SocketProto::Udp,
+            dst: "10.96.0.53:53".parse().unwrap(),
+            request: Request::Send {
+                payload: b"hostname".to_vec(),
+            },
+            timeout: SimDuration::from_secs(1),
+        },
+    );
+    let delete = ClusterEvent::Api(Box::new(Change::Delete(ObjectKey::new(
+        Kind::Pod,
+        "p",
+        "d0",
+    ))));
+    let t1 = SimTime::from_nanos(2_000_000_000);
+    let mut e = sim.into_engine(5, [(req.at, ClusterEvent::Net(req.event)), (t1, delete)]);
+    let to_d0 = |e: &sim_core::Engine<ClusterSim>| {
+        e.world()
+            .sim
+            .net
+            .netns(node1)
+            .netfilter
+            .conntrack
+            .iter()
+            .filter(|(_, en)| {
+                en.tuple(Direction::Reply).src == std::net::IpAddr::V4(d0.ip)
+                    && en.tuple(Direction::Original).dport == 53
+            })
+            .count()
+    };
+    e.run_until(SimTime::from_nanos(1_000_000_000)).unwrap();
+    assert_eq!(to_d0(&e), 1, "the datagram's flow is tracked, DNATed to d0");
+    // Well before the entry's 30 s UDP timeout.
+    e.run_until(t1 + SimDuration::from_secs(2)).unwrap();
+    let w = e.world();
+    assert!(w.errors.is_empty(), "{:?}", w.errors);
+    let last = w.cluster.kube_proxies["node-1"].syncs.last().unwrap();
+    assert!(last.at > t1 && !last.full);
+    assert_eq!(last.conntrack_deleted, 1);
+    assert_eq!(to_d0(&e), 0, "deleted by kube-proxy, not expired");
+}
