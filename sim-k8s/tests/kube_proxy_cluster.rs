@@ -270,3 +270,63 @@ apiVersion: v1\nkind: Pod\nmetadata: {name: d0, namespace: p, labels: {app: dns}
     assert_eq!(last.conntrack_deleted, 1);
     assert_eq!(to_d0(&e), 0, "deleted by kube-proxy, not expired");
 }
+
+/// Network programming latency: after a scale-up the new pods are in the API's
+/// EndpointSlices a few watch lags later, but a node's rules send traffic to them only once
+/// its kube-proxy has synced — right away for the first change after a quiet period, then at
+/// most once per minSyncPeriod (1 s), so later changes wait for the next window.
+#[test]
+fn scaled_up_endpoints_are_programmed_after_the_watch_lag_and_min_sync_period() {
+    use sim_k8s::cluster::control::{ClusterEvent, ClusterSim};
+    use sim_k8s::store::Change;
+
+    let c = cluster();
+    let mut d: k8s_openapi::api::apps::v1::Deployment =
+        c.store.get_as("shop", "web").cloned().unwrap();
+    d.spec.as_mut().unwrap().replicas = Some(5);
+    let lag = SimDuration::from_millis(10);
+    let t1 = SimTime::from_nanos(5_000_000_000);
+    let mut e = ClusterSim::new(c, 1, lag).into_engine(
+        1,
+        [(
+            t1,
+            ClusterEvent::Api(Box::new(Change::Update(sim_k8s::Object::Deployment(d)))),
+        )],
+    );
+    let endpoints_in_rules = |e: &sim_core::Engine<ClusterSim>| {
+        let w = e.world();
+        let ns = w.cluster.nodes["node-1"].netns;
+        w.sim
+            .net
+            .netns(ns)
+            .netfilter
+            .ruleset
+            .save()
+            .lines()
+            .filter(|l| l.contains("-j DNAT") && l.contains("shop/web:http"))
+            .count()
+    };
+    assert_eq!(endpoints_in_rules(&e), 3);
+    e.run_to_quiescence().unwrap();
+    let w = e.world();
+    assert!(w.errors.is_empty(), "{:?}", w.errors);
+    let syncs: Vec<SimTime> = w.cluster.kube_proxies["node-1"]
+        .syncs
+        .iter()
+        .map(|s| s.at)
+        .collect();
+    // Build, then the first slice change (pods created, not yet ready: +3 lags for the
+    // controllers, +1 for the slice to reach kube-proxy), then one window later.
+    assert_eq!(syncs.len(), 3, "{syncs:?}");
+    assert_eq!(syncs[0], SimTime::ZERO);
+    assert!(
+        syncs[1] > t1 && syncs[1] <= t1 + SimDuration::from_millis(60),
+        "{syncs:?}"
+    );
+    assert_eq!(syncs[2], syncs[1] + SimDuration::from_secs(1));
+    assert_eq!(endpoints_in_rules(&e), 5);
+    assert!(
+        !w.cluster.kube_proxies["node-1"].syncs[2].full,
+        "a partial sync"
+    );
+}
