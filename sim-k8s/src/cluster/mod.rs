@@ -216,7 +216,7 @@ pub enum ClusterError {
     Topology(#[from] TopologyError),
     #[error("service {service}: {why}")]
     ServiceAddress { service: String, why: String },
-    #[error("node {node}: kubenet's masquerade rule: {why}")]
+    #[error("node {node}: kubelet's or kubenet's rules: {why}")]
     Masquerade { node: String, why: String },
     #[error("node {node}: kube-proxy: {why}")]
     KubeProxy { node: String, why: String },
@@ -402,6 +402,14 @@ impl Cluster {
             self.net
                 .add_route(self.router, Route::unicast(pod_cidr, Some(ip), r_eth))?;
             self.set_node_status(&node, ip)?;
+            self.net
+                .netns_mut(ns)
+                .netfilter
+                .restore(crate::kubelet::iptables::KUBELET_RULES, NOFLUSH)
+                .map_err(|e| ClusterError::Masquerade {
+                    node: name.clone(),
+                    why: e.to_string(),
+                })?;
             // kubenet's `ensureMasqRule` (the bridge plugin's ipMasq writes its own, per pod).
             if self.config.plugin == NetworkPlugin::Kubenet {
                 let rule = format!(

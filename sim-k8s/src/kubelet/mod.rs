@@ -6,6 +6,7 @@
 //! | [`hosts`] | the pod's `/etc/hosts`, byte for byte | `kubelet_pods.go` `managedHostsFileContent`, `nodeHostsFileContent`, `hostsEntriesFromHostAliases` |
 //! | [`resolv_conf`] | kubelet's parser for the node's `resolv.conf` | `pkg/kubelet/network/dns/dns.go` `parseResolvConf` |
 //! | [`dns`] | the pod's DNS config per `dnsPolicy` and `dnsConfig`, its limits, and the `resolv.conf` the runtime writes from it | `dns.go` `GetPodDNS`; containerd/CRI-O `parseDNSOptions` |
+//! | [`iptables`] | the chains and the localnet guard kubelet installs on its node | `pkg/kubelet/kubelet_network_linux.go` `syncIPTablesRules` |
 //! | [`sandbox`] | the pod sandbox: the one network namespace all of a pod's containers share | CRI `RunPodSandbox` |
 //! | [`error`] | [`KubeletError`] | |
 //!
@@ -21,6 +22,7 @@ pub mod dns;
 pub mod error;
 pub mod hostname;
 pub mod hosts;
+pub mod iptables;
 pub mod resolv_conf;
 pub mod sandbox;
 
