@@ -18,8 +18,16 @@
 //! - Servers accept any number of connections: a pool of listening sockets is refilled after
 //!   each poll, so the backlog is never the bottleneck.
 //!
+//! - `ping` is an ICMP datagram socket (`SOCK_DGRAM, IPPROTO_ICMP`, what iputils uses
+//!   unprivileged): the kernel picks its identifier like a port, from a rover starting at 1
+//!   (`ping_get_port`), and fills the echo request (TTL 64, DF set: `IP_PMTUDISC_WANT`);
+//!   the data starts with the send time (iputils' `struct timeval`) and then counts bytes.
+//!   The echo reply or an ICMP error quoting the request (destination unreachable, time
+//!   exceeded) ends it; `ping` prints the error with the hop that sent it.
+//!
 //! Simplified: TCP is smoltcp's (RTO initial and minimum 1 s — Linux's minimum is 200 ms;
-//! delayed ACK 10 ms — Linux 40 ms; no SACK, no PMTU discovery), one MTU per namespace (its
+//! delayed ACK 10 ms — Linux 40 ms; no SACK, no PMTU discovery), an echo request larger than the MTU fails with EMSGSIZE
+//! (Linux would fragment it; fragmentation is not modelled), one MTU per namespace (its
 //! largest non-loopback device's) bounds the MSS, and TIME_WAIT lasts smoltcp's 10 s.
 
 use std::collections::BTreeSet;
@@ -36,7 +44,7 @@ use smoltcp::wire::{
 use crate::netns::{NetNsId, SocketProto};
 use crate::packet;
 use crate::socket::app::{ClientResult, ClientSpec, Outcome, Request, ServerSpec, Service};
-use crate::socket::http;
+use crate::socket::http::{self, RequestReader};
 use crate::socket::phy::PacketQueues;
 
 /// Linux's default `net.ipv4.ip_local_port_range`.
@@ -80,6 +88,8 @@ pub enum StackError {
 
 struct Server {
     spec: ServerSpec,
+    /// Uploads taken so far (netexec names each file after it).
+    uploads: u32,
     listeners: Vec<SocketHandle>,
     conns: Vec<Conn>,
     udp: Option<SocketHandle>,
@@ -88,8 +98,26 @@ struct Server {
 struct Conn {
     handle: SocketHandle,
     peer: SocketAddrV4,
+    /// Echo: bytes still to send back.
     inbuf: Vec<u8>,
+    /// netexec: the request so far.
+    request: RequestReader,
     answered: bool,
+}
+
+/// An echo request in flight (see the module doc).
+struct Ping {
+    id: u32,
+    spec: ClientSpec,
+    /// The socket's identifier, and the request's sequence number and data length.
+    ident: u16,
+    seq: u16,
+    size: usize,
+    src: Ipv4Addr,
+    started: SimTime,
+    deadline: SimTime,
+    sent: bool,
+    done: bool,
 }
 
 struct Client {
@@ -116,6 +144,11 @@ pub struct LocalStack {
     sockets: SocketSet<'static>,
     servers: Vec<Server>,
     clients: Vec<Client>,
+    pings: Vec<Ping>,
+    /// `ping_get_port`'s rover: the last identifier handed out.
+    ping_rover: u16,
+    /// IPv4 identification of the echo requests sent.
+    ip_id: u16,
     ports: SimRng,
     /// Finished client requests, in the order they finished.
     pub results: Vec<ClientResult>,
@@ -147,6 +180,9 @@ impl LocalStack {
             sockets: SocketSet::new(Vec::new()),
             servers: Vec::new(),
             clients: Vec::new(),
+            pings: Vec::new(),
+            ping_rover: 0,
+            ip_id: 0,
             ports: SimRng::stream(seed, &format!("sim-net/ports/{name}")),
             results: Vec::new(),
         }
@@ -174,6 +210,7 @@ impl LocalStack {
         }
         let mut server = Server {
             spec,
+            uploads: 0,
             listeners: Vec::new(),
             conns: Vec::new(),
             udp: None,
@@ -214,6 +251,10 @@ impl LocalStack {
         src: Ipv4Addr,
         now: SimTime,
     ) -> Result<(), StackError> {
+        if let Request::Ping { seq, size } = spec.request {
+            self.ping(id, spec, seq, size, src, now);
+            return Ok(());
+        }
         let port = self.ephemeral_port(spec.proto)?;
         let local = SocketAddrV4::new(src, port);
         let handle = match (&spec.proto, &spec.request) {
@@ -237,8 +278,14 @@ impl LocalStack {
                 .expect("port is not 0");
                 let payload = match request {
                     Request::Send { payload } => payload.clone(),
-                    Request::Connect => Vec::new(),
+                    Request::Connect | Request::Ping { .. } => Vec::new(),
                     Request::HttpGet { path } => http::get_request(spec.dst, path),
+                    Request::Upload { bytes } => {
+                        let up = http::Upload::new(spec.dst, *bytes);
+                        let mut buf = vec![0; up.total_len() as usize];
+                        up.fill(0, &mut buf);
+                        buf
+                    }
                 };
                 let to = IpEndpoint::new(IpAddress::Ipv4(*spec.dst.ip()), spec.dst.port());
                 sock.send_slice(&payload, to)
@@ -263,6 +310,131 @@ impl LocalStack {
         Ok(())
     }
 
+    /// Opens a ping socket for one echo request; it goes out at the next poll.
+    fn ping(
+        &mut self,
+        id: u32,
+        spec: ClientSpec,
+        seq: u16,
+        size: usize,
+        src: Ipv4Addr,
+        now: SimTime,
+    ) {
+        let used: BTreeSet<u16> = self
+            .pings
+            .iter()
+            .filter(|p| !p.done)
+            .map(|p| p.ident)
+            .collect();
+        let mut ident = self.ping_rover;
+        loop {
+            ident = ident.wrapping_add(1).max(1);
+            if !used.contains(&ident) {
+                break;
+            }
+        }
+        self.ping_rover = ident;
+        let ping = Ping {
+            id,
+            deadline: now + spec.timeout,
+            spec,
+            ident,
+            seq,
+            size,
+            src,
+            started: now,
+            sent: false,
+            done: false,
+        };
+        if packet::IPV4_HLEN + 8 + size > self.queues.mtu {
+            self.results.push(ping.result(self.ns, now, Outcome::Unreachable { errno: "EMSGSIZE" }));
+            return;
+        }
+        self.pings.push(ping);
+    }
+
+    /// The echo requests not yet sent, as IPv4 packets.
+    fn send_pings(&mut self, now: SimTime) {
+        for p in self.pings.iter_mut().filter(|p| !p.sent) {
+            p.sent = true;
+            // iputils: a `struct timeval` of the send time, then bytes counting up.
+            let mut data: Vec<u8> = (0..p.size).map(|i| i as u8).collect();
+            let us = now.as_nanos() / 1_000;
+            let tv = [(us / 1_000_000).to_le_bytes(), (us % 1_000_000).to_le_bytes()].concat();
+            let n = tv.len().min(data.len());
+            data[..n].copy_from_slice(&tv[..n]);
+            let icmp = packet::icmp_echo(false, p.ident, p.seq, &data);
+            self.ip_id = self.ip_id.wrapping_add(1);
+            let header = packet::Ipv4Header {
+                src: p.src,
+                dst: *p.spec.dst.ip(),
+                protocol: IpProtocol::Icmp,
+                ttl: 64,
+                ident: self.ip_id,
+                dont_frag: true,
+            };
+            self.queues.tx.push(packet::ipv4(header, &icmp));
+        }
+    }
+
+    /// An echo reply or an ICMP error about an echo request, for one of our pings: it ends
+    /// that ping. Anything else is not for a ping socket (false).
+    fn ping_answer(&mut self, pkt: &[u8], now: SimTime) -> bool {
+        let Some(s) = packet::parse_ipv4(pkt) else {
+            return false;
+        };
+        if s.protocol != IpProtocol::Icmp {
+            return false;
+        }
+        let Some(icmp) = pkt.get(s.header_len..s.total_len).filter(|i| i.len() >= 8) else {
+            return false;
+        };
+        let (ident, seq, outcome) = match icmp[0] {
+            0 => (
+                u16::from_be_bytes([icmp[4], icmp[5]]),
+                u16::from_be_bytes([icmp[6], icmp[7]]),
+                Outcome::EchoReply {
+                    bytes: icmp.len(),
+                    ttl: s.ttl,
+                },
+            ),
+            3 | 11 => {
+                // The quoted request: its IPv4 header, then the echo header.
+                let quoted = &icmp[8..];
+                let Some(q) = quoted.first().map(|b| usize::from(b & 0x0f) * 4) else {
+                    return false;
+                };
+                let Some(echo) = quoted.get(q..q + 8) else {
+                    return false;
+                };
+                if quoted.get(9) != Some(&1) || echo[0] != 8 {
+                    return false;
+                }
+                let message = ping_error_message(icmp[0], icmp[1]);
+                (
+                    u16::from_be_bytes([echo[4], echo[5]]),
+                    u16::from_be_bytes([echo[6], echo[7]]),
+                    Outcome::IcmpError {
+                        from: s.src,
+                        message,
+                    },
+                )
+            }
+            _ => return false,
+        };
+        let Some(p) = self
+            .pings
+            .iter_mut()
+            .find(|p| !p.done && p.ident == ident && p.seq == seq)
+        else {
+            return false;
+        };
+        p.done = true;
+        let result = p.result(self.ns, now, outcome);
+        self.results.push(result);
+        true
+    }
+
     /// Records a request that failed before it had a socket (no route, no port).
     pub fn fail(&mut self, id: u32, spec: &ClientSpec, src: Ipv4Addr, now: SimTime, why: Outcome) {
         self.results.push(ClientResult {
@@ -280,6 +452,9 @@ impl LocalStack {
     /// kernel's business (`icmp_unreach` → `tcp_v4_err`/`udp_err`); everything else goes to
     /// smoltcp.
     pub fn receive(&mut self, pkt: Vec<u8>, now: SimTime) {
+        if self.ping_answer(&pkt, now) {
+            return;
+        }
         if let Some((proto, local_port, code)) = icmp_unreachable(&pkt) {
             self.icmp_error(proto, local_port, code, now);
             return;
@@ -356,6 +531,15 @@ impl LocalStack {
             }
         }
         self.iface.poll(at, &mut self.queues, &mut self.sockets);
+        self.send_pings(now);
+        for i in 0..self.pings.len() {
+            let p = &mut self.pings[i];
+            if !p.done && now >= p.deadline {
+                p.done = true;
+                let result = p.result(self.ns, now, Outcome::TimedOut);
+                self.results.push(result);
+            }
+        }
         self.reap();
         std::mem::take(&mut self.queues.tx)
     }
@@ -371,6 +555,7 @@ impl LocalStack {
             .iter()
             .filter(|c| !c.done)
             .map(|c| c.deadline)
+            .chain(self.pings.iter().filter(|p| !p.done).map(|p| p.deadline))
             .min();
         let next = match (timer, deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -461,10 +646,24 @@ impl LocalStack {
         }
         // The request goes out as the send buffer takes it. `Send` then half-closes (like
         // `nc -N`) so an echo server knows it has everything; HTTP waits for the server.
+        // An upload's bytes are generated as the buffer takes them.
+        if let Request::Upload { bytes } = c.spec.request {
+            let up = http::Upload::new(c.spec.dst, bytes);
+            if c.established && (c.sent as u64) < up.total_len() && sock.can_send() {
+                let offset = c.sent as u64;
+                c.sent += sock
+                    .send(|buf| {
+                        let n = up.fill(offset, buf);
+                        (n, n)
+                    })
+                    .unwrap_or(0);
+                progress = true;
+            }
+        }
         let request = match &c.spec.request {
             Request::HttpGet { path } => Some((http::get_request(c.spec.dst, path), false)),
             Request::Send { payload } => Some((payload.clone(), true)),
-            Request::Connect => None,
+            Request::Connect | Request::Upload { .. } | Request::Ping { .. } => None,
         };
         if let Some((bytes, half_close)) = request
             && c.established
@@ -490,7 +689,7 @@ impl LocalStack {
             // The server closed after answering.
             sock.close();
             Some(match &c.spec.request {
-                Request::HttpGet { .. } => match http::parse_response(&c.inbuf) {
+                Request::HttpGet { .. } | Request::Upload { .. } => match http::parse_response(&c.inbuf) {
                     Ok(r) => Outcome::Http(r),
                     Err(why) => Outcome::BadResponse(why),
                 },
@@ -531,6 +730,7 @@ impl LocalStack {
             }
             closed
         });
+        self.pings.retain(|p| !p.done);
         for s in &mut self.servers {
             s.conns.retain(|c| {
                 let open = sockets.get::<tcp::Socket>(c.handle).state() != tcp::State::Closed;
@@ -572,6 +772,7 @@ fn refill_listeners(sockets: &mut SocketSet<'static>, server: &mut Server) {
             handle: h,
             peer: peer.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
             inbuf: Vec::new(),
+            request: RequestReader::default(),
             answered: false,
         });
         false
@@ -619,11 +820,9 @@ fn serve(sockets: &mut SocketSet<'static>, server: &mut Server, now: SimTime) ->
                 break;
             }
             match &server.spec.service {
-                Service::Echo => {
-                    // Echo what fits; the rest waits in our buffer for the next turn.
-                    conn.inbuf.extend_from_slice(&buf[..n]);
-                }
-                Service::NetExec { .. } => conn.inbuf.extend_from_slice(&buf[..n]),
+                // Echo what fits; the rest waits in our buffer for the next turn.
+                Service::Echo => conn.inbuf.extend_from_slice(&buf[..n]),
+                Service::NetExec { .. } => conn.request.feed(&buf[..n]),
             }
             progress = true;
         }
@@ -644,8 +843,9 @@ fn serve(sockets: &mut SocketSet<'static>, server: &mut Server, now: SimTime) ->
             }
             Service::NetExec { hostname } => {
                 if !conn.answered
-                    && let Some(resp) =
-                        http::netexec_response(&conn.inbuf, hostname, conn.peer, now)
+                    && let Some(resp) = conn.request.complete().and_then(|head| {
+                        http::netexec_response(head, hostname, conn.peer, now, &mut server.uploads)
+                    })
                 {
                     sock.send_slice(&resp).expect("fits an empty buffer");
                     sock.close();
@@ -662,6 +862,37 @@ fn serve(sockets: &mut SocketSet<'static>, server: &mut Server, now: SimTime) ->
         }
     }
     progress
+}
+
+impl Ping {
+    fn result(&self, ns: NetNsId, now: SimTime, outcome: Outcome) -> ClientResult {
+        ClientResult {
+            id: self.id,
+            ns,
+            local: SocketAddrV4::new(self.src, self.ident),
+            dst: self.spec.dst,
+            started: self.started,
+            finished: now,
+            outcome,
+        }
+    }
+}
+
+/// What iputils `ping` prints for an ICMP error (`pr_icmph`).
+fn ping_error_message(icmp_type: u8, code: u8) -> &'static str {
+    match (icmp_type, code) {
+        (3, 0) => "Destination Net Unreachable",
+        (3, 1) => "Destination Host Unreachable",
+        (3, 2) => "Destination Protocol Unreachable",
+        (3, 3) => "Destination Port Unreachable",
+        (3, 4) => "Frag needed and DF set",
+        (3, 9) => "Destination Net Prohibited",
+        (3, 10) => "Destination Host Prohibited",
+        (3, 13) => "Packet filtered",
+        (3, _) => "Dest Unreachable",
+        (11, 0) => "Time to live exceeded",
+        _ => "Frag reassembly time exceeded",
+    }
 }
 
 /// `(protocol, our port, code)` of an ICMP destination unreachable quoting one of our packets.
