@@ -81,7 +81,10 @@ pub enum Outcome {
     /// An ICMP echo reply: its ICMP length and the TTL it arrived with.
     EchoReply { bytes: usize, ttl: u8 },
     /// An ICMP error about an echo request, from the hop that sent it, in `ping`'s words.
-    IcmpError { from: Ipv4Addr, message: &'static str },
+    IcmpError {
+        from: Ipv4Addr,
+        message: &'static str,
+    },
 }
 
 impl Outcome {

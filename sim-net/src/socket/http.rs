@@ -167,8 +167,8 @@ pub fn netexec_response(
 /// netexec's `uploadHandler`: a multipart form gets `201 Created` and the file's name as
 /// JSON; anything else its error as JSON with Go's implicit 200.
 fn upload_response(head: &[u8], uploads: &mut u32) -> Vec<u8> {
-    let multipart = header_value(head, "content-type")
-        .is_some_and(|t| t.starts_with("multipart/form-data"));
+    let multipart =
+        header_value(head, "content-type").is_some_and(|t| t.starts_with("multipart/form-data"));
     if !multipart {
         return response(200, "OK", r#"{"error":"Unable to upload file."}"#);
     }
@@ -281,8 +281,14 @@ mod tests {
 
     fn ask(path: &str) -> Response {
         let req = get_request("10.244.2.3:8080".parse().unwrap(), path);
-        let resp = netexec_response(&req, "pod-b", client(), SimTime::from_nanos(1_500_000), &mut 0)
-            .expect("whole request");
+        let resp = netexec_response(
+            &req,
+            "pod-b",
+            client(),
+            SimTime::from_nanos(1_500_000),
+            &mut 0,
+        )
+        .expect("whole request");
         parse_response(&resp).unwrap()
     }
 
@@ -310,10 +316,17 @@ mod tests {
     #[test]
     fn an_incomplete_head_waits_and_garbage_is_a_bad_request() {
         assert_eq!(
-            netexec_response(b"GET /hostname HTTP/1.1\r\n", "p", client(), SimTime::ZERO, &mut 0),
+            netexec_response(
+                b"GET /hostname HTTP/1.1\r\n",
+                "p",
+                client(),
+                SimTime::ZERO,
+                &mut 0
+            ),
             None
         );
-        let resp = netexec_response(b"nonsense\r\n\r\n", "p", client(), SimTime::ZERO, &mut 0).unwrap();
+        let resp =
+            netexec_response(b"nonsense\r\n\r\n", "p", client(), SimTime::ZERO, &mut 0).unwrap();
         assert_eq!(parse_response(&resp).unwrap().status, 400);
     }
 
@@ -338,11 +351,20 @@ mod tests {
         let head = reader.complete().expect("whole request");
         let resp = netexec_response(head, "p", client(), SimTime::ZERO, &mut uploads).unwrap();
         let r = parse_response(&resp).unwrap();
-        assert_eq!((r.status, r.body.as_str()), (201, r#"{"output":"/uploads/upload1"}"#));
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (201, r#"{"output":"/uploads/upload1"}"#)
+        );
         // Not a form: netexec's error, with Go's implicit 200.
         let mut reader = RequestReader::default();
         reader.feed(b"POST /upload HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi");
-        let resp = netexec_response(reader.complete().unwrap(), "p", client(), SimTime::ZERO, &mut uploads);
+        let resp = netexec_response(
+            reader.complete().unwrap(),
+            "p",
+            client(),
+            SimTime::ZERO,
+            &mut uploads,
+        );
         let r = parse_response(&resp.unwrap()).unwrap();
         assert_eq!((r.status, uploads), (200, 1));
         assert!(r.body.contains("error"));

@@ -347,7 +347,11 @@ impl LocalStack {
             done: false,
         };
         if packet::IPV4_HLEN + 8 + size > self.queues.mtu {
-            self.results.push(ping.result(self.ns, now, Outcome::Unreachable { errno: "EMSGSIZE" }));
+            self.results.push(ping.result(
+                self.ns,
+                now,
+                Outcome::Unreachable { errno: "EMSGSIZE" },
+            ));
             return;
         }
         self.pings.push(ping);
@@ -360,7 +364,11 @@ impl LocalStack {
             // iputils: a `struct timeval` of the send time, then bytes counting up.
             let mut data: Vec<u8> = (0..p.size).map(|i| i as u8).collect();
             let us = now.as_nanos() / 1_000;
-            let tv = [(us / 1_000_000).to_le_bytes(), (us % 1_000_000).to_le_bytes()].concat();
+            let tv = [
+                (us / 1_000_000).to_le_bytes(),
+                (us % 1_000_000).to_le_bytes(),
+            ]
+            .concat();
             let n = tv.len().min(data.len());
             data[..n].copy_from_slice(&tv[..n]);
             let icmp = packet::icmp_echo(false, p.ident, p.seq, &data);
@@ -689,10 +697,12 @@ impl LocalStack {
             // The server closed after answering.
             sock.close();
             Some(match &c.spec.request {
-                Request::HttpGet { .. } | Request::Upload { .. } => match http::parse_response(&c.inbuf) {
-                    Ok(r) => Outcome::Http(r),
-                    Err(why) => Outcome::BadResponse(why),
-                },
+                Request::HttpGet { .. } | Request::Upload { .. } => {
+                    match http::parse_response(&c.inbuf) {
+                        Ok(r) => Outcome::Http(r),
+                        Err(why) => Outcome::BadResponse(why),
+                    }
+                }
                 _ => Outcome::Reply(std::mem::take(&mut c.inbuf)),
             })
         } else if sock.state() == tcp::State::Closed {
