@@ -8,6 +8,7 @@
 //! one more [`super::step::Action`] variant.
 
 use schemars::JsonSchema;
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 use sim_core::SimDuration;
@@ -191,19 +192,15 @@ impl<'de> Deserialize<'de> for WaitFile {
             Text(String),
             Map(serde_json::Map<String, serde_json::Value>),
         }
+        let wait = |e: &dyn std::fmt::Display| D::Error::custom(format!("wait: {e}"));
         let raw = Raw::deserialize(d).map_err(|_| {
-            serde::de::Error::custom(
-                "expected a duration (100ms) or {until: CHECKS, timeout: DURATION}",
-            )
+            wait(&"expected a duration (100ms) or {until: CHECKS, timeout: DURATION}")
         })?;
         match raw {
-            Raw::Text(t) => t
-                .parse()
-                .map(WaitFile::For)
-                .map_err(serde::de::Error::custom),
+            Raw::Text(t) => t.parse().map(WaitFile::For).map_err(|e| wait(&e)),
             Raw::Map(m) => serde_json::from_value(serde_json::Value::Object(m))
                 .map(|u| WaitFile::Until(Box::new(u)))
-                .map_err(serde::de::Error::custom),
+                .map_err(|e| wait(&e)),
         }
     }
 }
