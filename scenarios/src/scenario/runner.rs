@@ -59,11 +59,16 @@ struct Attempt {
 }
 
 impl Attempt {
-    /// A bulk upload's throughput in bits per second, once it got through.
+    /// A bulk upload's throughput in bits per second, once it got through; `u64::MAX`
+    /// (unbounded) when it took no simulated time (no link on the way: the model gives the
+    /// kernel no processing time).
     fn throughput_bps(&self) -> Option<u64> {
         let bytes = self.bulk_bytes.filter(|_| self.outcome.is_success())?;
-        let ns = self.elapsed.as_nanos().max(1);
-        Some((u128::from(bytes) * 8 * 1_000_000_000 / u128::from(ns)) as u64)
+        let ns = u128::from(self.elapsed.as_nanos());
+        let bps = (u128::from(bytes) * 8 * 1_000_000_000)
+            .checked_div(ns)
+            .unwrap_or(u128::MAX);
+        Some(u64::try_from(bps).unwrap_or(u64::MAX))
     }
 
     fn body(&self) -> Option<String> {
@@ -971,6 +976,7 @@ fn bulk_details(attempts: &[Attempt], measured: &mut Option<serde_json::Value>) 
 /// A rate in bits per second as `tc` prints one: `49.87Mbit`, `950Kbit`, `1Gbit`.
 fn show_rate(bps: u64) -> String {
     let (unit, scale) = match bps {
+        u64::MAX => return "unbounded".into(),
         b if b >= 1_000_000_000 => ("Gbit", 1_000_000_000),
         b if b >= 1_000_000 => ("Mbit", 1_000_000),
         b if b >= 1_000 => ("Kbit", 1_000),
