@@ -75,6 +75,13 @@ fn ping_rtts_are_the_link_latencies_plus_serialisation() {
         text.contains("3 transmitted, 3 received, 0% packet loss"),
         "{text}"
     );
+    // `--json` carries the same values.
+    let json = r.json();
+    assert_eq!(
+        json["steps"][0]["measured"]["echoes"][2]["rtt_ns"],
+        8_000_000
+    );
+    assert_eq!(json["steps"][0]["measured"]["echoes"][2]["seq"], 3);
 
     // 100Mbit: a 56-byte echo is a 98-byte frame, 7.84us on each of the 8 links; with
     // 1000 data bytes a 1042-byte frame, 83.36us.
@@ -96,6 +103,7 @@ fn max_latency_and_succeeded_hold_on_pings() {
          - expect: {reachable: true, succeeded: 3, maxLatency: 17ms}\n  \
          - expect: {maxLatency: 8ms}\n",
     );
+    assert!(r.json()["steps"][1].get("measured").is_none());
     assert_eq!(r.steps[1].status, Status::Passed, "{}", r.text());
     // The first echo waited for ARP.
     assert_eq!(r.steps[2].status, Status::Failed, "{}", r.text());
