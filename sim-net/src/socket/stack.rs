@@ -18,16 +18,10 @@
 //! - Servers accept any number of connections: a pool of listening sockets is refilled after
 //!   each poll, so the backlog is never the bottleneck.
 //!
-//! - `ping` is an ICMP datagram socket (`SOCK_DGRAM, IPPROTO_ICMP`, what iputils uses
-//!   unprivileged): the kernel picks its identifier like a port, from a rover starting at 1
-//!   (`ping_get_port`), and fills the echo request (TTL 64, DF set: `IP_PMTUDISC_WANT`);
-//!   the data starts with the send time (iputils' `struct timeval`) and then counts bytes.
-//!   The echo reply or an ICMP error quoting the request (destination unreachable, time
-//!   exceeded) ends it; `ping` prints the error with the hop that sent it.
+//! - `ping` runs on an ICMP datagram socket ([`crate::socket::ping`]).
 //!
 //! Simplified: TCP is smoltcp's (RTO initial and minimum 1 s — Linux's minimum is 200 ms;
-//! delayed ACK 10 ms — Linux 40 ms; no SACK, no PMTU discovery), an echo request larger than the MTU fails with EMSGSIZE
-//! (Linux would fragment it; fragmentation is not modelled), one MTU per namespace (its
+//! delayed ACK 10 ms — Linux 40 ms; no SACK, no PMTU discovery), one MTU per namespace (its
 //! largest non-loopback device's) bounds the MSS, and TIME_WAIT lasts smoltcp's 10 s.
 
 use std::collections::BTreeSet;
@@ -46,6 +40,7 @@ use crate::packet;
 use crate::socket::app::{ClientResult, ClientSpec, Outcome, Request, ServerSpec, Service};
 use crate::socket::http::{self, RequestReader};
 use crate::socket::phy::PacketQueues;
+use crate::socket::ping::{self, Ping};
 
 /// Linux's default `net.ipv4.ip_local_port_range`.
 pub const EPHEMERAL_PORTS: (u16, u16) = (32768, 60999);
@@ -103,21 +98,6 @@ struct Conn {
     /// netexec: the request so far.
     request: RequestReader,
     answered: bool,
-}
-
-/// An echo request in flight (see the module doc).
-struct Ping {
-    id: u32,
-    spec: ClientSpec,
-    /// The socket's identifier, and the request's sequence number and data length.
-    ident: u16,
-    seq: u16,
-    size: usize,
-    src: Ipv4Addr,
-    started: SimTime,
-    deadline: SimTime,
-    sent: bool,
-    done: bool,
 }
 
 struct Client {
@@ -346,7 +326,7 @@ impl LocalStack {
             sent: false,
             done: false,
         };
-        if packet::IPV4_HLEN + 8 + size > self.queues.mtu {
+        if !ping.fits(self.queues.mtu) {
             self.results.push(ping.result(
                 self.ns,
                 now,
@@ -361,74 +341,16 @@ impl LocalStack {
     fn send_pings(&mut self, now: SimTime) {
         for p in self.pings.iter_mut().filter(|p| !p.sent) {
             p.sent = true;
-            // iputils: a `struct timeval` of the send time, then bytes counting up.
-            let mut data: Vec<u8> = (0..p.size).map(|i| i as u8).collect();
-            let us = now.as_nanos() / 1_000;
-            let tv = [
-                (us / 1_000_000).to_le_bytes(),
-                (us % 1_000_000).to_le_bytes(),
-            ]
-            .concat();
-            let n = tv.len().min(data.len());
-            data[..n].copy_from_slice(&tv[..n]);
-            let icmp = packet::icmp_echo(false, p.ident, p.seq, &data);
             self.ip_id = self.ip_id.wrapping_add(1);
-            let header = packet::Ipv4Header {
-                src: p.src,
-                dst: *p.spec.dst.ip(),
-                protocol: IpProtocol::Icmp,
-                ttl: 64,
-                ident: self.ip_id,
-                dont_frag: true,
-            };
-            self.queues.tx.push(packet::ipv4(header, &icmp));
+            self.queues.tx.push(p.echo_request(now, self.ip_id));
         }
     }
 
     /// An echo reply or an ICMP error about an echo request, for one of our pings: it ends
     /// that ping. Anything else is not for a ping socket (false).
     fn ping_answer(&mut self, pkt: &[u8], now: SimTime) -> bool {
-        let Some(s) = packet::parse_ipv4(pkt) else {
+        let Some((ident, seq, outcome)) = ping::answer(pkt) else {
             return false;
-        };
-        if s.protocol != IpProtocol::Icmp {
-            return false;
-        }
-        let Some(icmp) = pkt.get(s.header_len..s.total_len).filter(|i| i.len() >= 8) else {
-            return false;
-        };
-        let (ident, seq, outcome) = match icmp[0] {
-            0 => (
-                u16::from_be_bytes([icmp[4], icmp[5]]),
-                u16::from_be_bytes([icmp[6], icmp[7]]),
-                Outcome::EchoReply {
-                    bytes: icmp.len(),
-                    ttl: s.ttl,
-                },
-            ),
-            3 | 11 => {
-                // The quoted request: its IPv4 header, then the echo header.
-                let quoted = &icmp[8..];
-                let Some(q) = quoted.first().map(|b| usize::from(b & 0x0f) * 4) else {
-                    return false;
-                };
-                let Some(echo) = quoted.get(q..q + 8) else {
-                    return false;
-                };
-                if quoted.get(9) != Some(&1) || echo[0] != 8 {
-                    return false;
-                }
-                let message = ping_error_message(icmp[0], icmp[1]);
-                (
-                    u16::from_be_bytes([echo[4], echo[5]]),
-                    u16::from_be_bytes([echo[6], echo[7]]),
-                    Outcome::IcmpError {
-                        from: s.src,
-                        message,
-                    },
-                )
-            }
-            _ => return false,
         };
         let Some(p) = self
             .pings
@@ -872,37 +794,6 @@ fn serve(sockets: &mut SocketSet<'static>, server: &mut Server, now: SimTime) ->
         }
     }
     progress
-}
-
-impl Ping {
-    fn result(&self, ns: NetNsId, now: SimTime, outcome: Outcome) -> ClientResult {
-        ClientResult {
-            id: self.id,
-            ns,
-            local: SocketAddrV4::new(self.src, self.ident),
-            dst: self.spec.dst,
-            started: self.started,
-            finished: now,
-            outcome,
-        }
-    }
-}
-
-/// What iputils `ping` prints for an ICMP error (`pr_icmph`).
-fn ping_error_message(icmp_type: u8, code: u8) -> &'static str {
-    match (icmp_type, code) {
-        (3, 0) => "Destination Net Unreachable",
-        (3, 1) => "Destination Host Unreachable",
-        (3, 2) => "Destination Protocol Unreachable",
-        (3, 3) => "Destination Port Unreachable",
-        (3, 4) => "Frag needed and DF set",
-        (3, 9) => "Destination Net Prohibited",
-        (3, 10) => "Destination Host Prohibited",
-        (3, 13) => "Packet filtered",
-        (3, _) => "Dest Unreachable",
-        (11, 0) => "Time to live exceeded",
-        _ => "Frag reassembly time exceeded",
-    }
 }
 
 /// `(protocol, our port, code)` of an ICMP destination unreachable quoting one of our packets.
