@@ -437,6 +437,7 @@ impl Runner {
             SendKind::HttpGet(path) => (format!("GET {path}"), SocketProto::Tcp),
             SendKind::TcpConnect => ("TCP connect".into(), SocketProto::Tcp),
             SendKind::Udp(p) => (format!("UDP {p:?}"), SocketProto::Udp),
+            // A ping socket is a datagram socket; the stack keys it by its request.
             SendKind::Ping { size } => (format!("ping ({size} data bytes)"), SocketProto::Udp),
             SendKind::Bulk { bytes } => (format!("bulk upload of {bytes} bytes"), SocketProto::Tcp),
         };
