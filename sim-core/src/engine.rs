@@ -207,6 +207,10 @@ impl<W: World> Engine<W> {
     pub fn pending(&self) -> usize {
         self.queue.len()
     }
+    /// When the next event is due, if any is pending.
+    pub fn next_event_time(&mut self) -> Option<SimTime> {
+        self.queue.peek_time()
+    }
     /// The named random stream, outside of event handling (e.g. to set up the world).
     pub fn rng(&mut self, name: &str) -> &mut SimRng {
         self.rngs.get(name)

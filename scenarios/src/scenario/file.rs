@@ -8,6 +8,7 @@
 //! one more [`super::step::Action`] variant.
 
 use schemars::JsonSchema;
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 use sim_core::SimDuration;
@@ -151,9 +152,9 @@ pub struct StepFile {
     pub expect: Option<ExpectFile>,
     pub scale: Option<ScaleFile>,
     pub set_condition: Option<SetConditionFile>,
-    #[serde(default, deserialize_with = "opt_duration")]
-    #[schemars(schema_with = "duration_schema")]
-    pub wait: Option<SimDuration>,
+    /// Let simulated time pass (`wait: 100ms`), or until a check holds
+    /// (`wait: {until: {endpoints: ...}, timeout: 5s}`).
+    pub wait: Option<WaitFile>,
     /// One Kubernetes object, created or (if it exists) updated, as `kubectl apply` would.
     pub apply: Option<serde_json::Value>,
     pub delete: Option<DeleteFile>,
@@ -173,6 +174,50 @@ pub struct StepFile {
     /// A node's tables, dumped into the report.
     pub snapshot: Option<SnapshotFile>,
     pub replay: Option<ReplayFile>,
+}
+
+/// `wait: 100ms`, or `wait: {until: CHECKS, timeout: 5s}`.
+#[derive(Debug, JsonSchema)]
+#[serde(untagged)]
+pub enum WaitFile {
+    /// Simulated time to let pass.
+    For(#[schemars(schema_with = "duration_schema")] SimDuration),
+    Until(Box<WaitUntilFile>),
+}
+
+impl<'de> Deserialize<'de> for WaitFile {
+    /// A duration, or a mapping read as [`WaitUntilFile`] (serde's own untagged enum would
+    /// hide why a mapping is wrong).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Map(serde_json::Map<String, serde_json::Value>),
+        }
+        let wait = |e: &dyn std::fmt::Display| D::Error::custom(format!("wait: {e}"));
+        let raw = Raw::deserialize(d).map_err(|_| {
+            wait(&"expected a duration (100ms) or {until: CHECKS, timeout: DURATION}")
+        })?;
+        match raw {
+            Raw::Text(t) => t.parse().map(WaitFile::For).map_err(|e| wait(&e)),
+            Raw::Map(m) => serde_json::from_value(serde_json::Value::Object(m))
+                .map(|u| WaitFile::Until(Box::new(u)))
+                .map_err(|e| wait(&e)),
+        }
+    }
+}
+
+/// `{until: CHECKS, timeout: 5s}`: simulated time runs until every check holds.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitUntilFile {
+    /// Checks on the cluster, as in `expect` (endpoints, file, node).
+    pub until: ExpectFile,
+    /// How long to wait at most (default 30s, `kubectl wait`'s).
+    #[serde(default, deserialize_with = "opt_duration")]
+    #[schemars(schema_with = "duration_schema")]
+    pub timeout: Option<SimDuration>,
 }
 
 /// `snapshot: {node: NAME, tables: [iptables, routes, ...]}` (all tables when omitted).
@@ -225,13 +270,14 @@ pub struct DeleteFile {
     pub name: String,
 }
 
-/// `send:` — a client in a pod makes requests.
+/// `send:` — a client in a pod, on a node or outside the cluster makes requests.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SendFile {
-    /// The client pod, `NAMESPACE/NAME`.
+    /// The client: `NAMESPACE/NAME` (a pod), `node:NAME` or `external:NAME|IP`.
     pub from: String,
-    /// `IP:PORT`, `pod/NAMESPACE/NAME:PORT`, `svc/NAME.NAMESPACE:PORT` or `node/NAME:PORT`.
+    /// `IP:PORT`, `pod/NAMESPACE/NAME:PORT`, `svc/NAME.NAMESPACE:PORT` or `node/NAME:PORT`
+    /// (for `ping`: no port).
     pub to: String,
     /// HTTP GET of this path (agnhost netexec: `/hostname`, `/clientip`, `/echo?msg=...`).
     pub http_get: Option<String>,
@@ -240,8 +286,18 @@ pub struct SendFile {
     pub tcp_connect: bool,
     /// One UDP datagram with this payload (netexec's UDP protocol: `hostname`, `echo x`).
     pub udp: Option<String>,
+    /// ICMP echo requests (`ping -c COUNT -s SIZE`), answered by the destination's kernel.
+    #[serde(default)]
+    pub ping: bool,
+    /// Data bytes of each echo request (`ping -s`, default 56).
+    pub size: Option<usize>,
+    /// A TCP bulk upload of this many bytes to agnhost netexec (`POST /upload`, as
+    /// `curl -F file=@FILE`): `10MB`, `512KiB`, `1500B` (B, kB/KB, MB, GB = powers of 1000;
+    /// KiB, MiB, GiB = powers of 1024).
+    pub bulk: Option<String>,
     /// Repetitions, one after another (default 1).
     pub count: Option<u32>,
+    /// How long each request may take (default 5s; pings 10s; bulk 5m).
     #[serde(default, deserialize_with = "opt_duration")]
     #[schemars(schema_with = "duration_schema")]
     pub timeout: Option<SimDuration>,
@@ -264,10 +320,13 @@ pub struct ExpectFile {
     pub endpoints: Option<EndpointsExpect>,
     /// Exactly this many of the last send's requests got through.
     pub succeeded: Option<u32>,
-    /// Every request that got through took at most this long (first packet to answer).
+    /// Every request that got through took at most this long (first packet to answer;
+    /// a ping's round-trip time).
     #[serde(default, deserialize_with = "opt_duration")]
     #[schemars(schema_with = "duration_schema")]
     pub max_latency: Option<SimDuration>,
+    /// Every bulk upload got through at least this fast (`tc`-style rate: `50Mbit`).
+    pub min_throughput: Option<String>,
     /// A file the kubelet wrote into a pod.
     pub file: Option<FileExpect>,
     /// A Node's `Ready` condition (`True`, `False` or `Unknown`).

@@ -284,7 +284,7 @@ pub fn load_text(source: &str, text: &str, base: &Path) -> Result<Scenario, Scen
                 return Err(ScenarioError {
                     location,
                     message: format!(
-                        "steps[{i}].expect: reachable, body, servedBy, sourceIP, succeeded and maxLatency check the last send, and no send comes before this step"
+                        "steps[{i}].expect: reachable, body, servedBy, sourceIP, succeeded, maxLatency and minThroughput check the last send, and no send comes before this step"
                     ),
                 });
             }

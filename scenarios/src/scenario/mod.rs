@@ -1,7 +1,7 @@
 //! The scenario runner: a YAML file describing a cluster, its manifests and timed steps
-//! (send traffic, expect outcomes, apply, delete, scale, set pod conditions, wait, replay a
-//! capture), run
-//! deterministically in simulated time.
+//! (send traffic — HTTP, TCP connect, UDP, ping, bulk upload —, expect outcomes, apply,
+//! delete, scale, set pod conditions, wait for a time or until a check holds, replay a
+//! capture), run deterministically in simulated time.
 //!
 //! - [`file`]: the file format as serde types (unknown fields refused);
 //! - [`step`]: steps validated into [`step::Action`]s;
@@ -14,6 +14,7 @@
 //! Not yet: DNS and NetworkPolicy steps, Service traffic (kube-proxy is its own issue: a
 //! `svc/` target resolves to the clusterIP, which nothing answers yet).
 
+mod byte_size;
 mod cluster_section;
 pub mod file;
 pub mod load;

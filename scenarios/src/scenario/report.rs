@@ -46,6 +46,10 @@ pub struct StepReport {
     pub status: Status,
     /// Expected vs happened, outcomes, where packets were dropped.
     pub details: Vec<String>,
+    /// What a ping, bulk upload or `wait: {until}` measured, as JSON (`measured` in the
+    /// JSON report): per echo its outcome and RTT, per upload its bytes, duration and
+    /// throughput, for a wait whether and when its checks held.
+    pub measured: Option<serde_json::Value>,
 }
 
 /// One request of a `send` step: who asked whom, what came of it, and every hop the
@@ -160,14 +164,18 @@ impl RunReport {
             .steps
             .iter()
             .map(|s| {
-                serde_json::json!({
+                let mut step = serde_json::json!({
                     "index": s.index,
                     "time": s.time.to_string(),
                     "time_ns": s.time.as_nanos(),
                     "step": s.what,
                     "status": s.status.as_str(),
                     "details": s.details,
-                })
+                });
+                if let Some(m) = &s.measured {
+                    step["measured"] = m.clone();
+                }
+                step
             })
             .collect();
         serde_json::json!({

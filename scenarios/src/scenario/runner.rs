@@ -7,7 +7,17 @@
 //!
 //! Requests of a `send` run one after another; each finishes (answer, error or the client's
 //! timeout) before the next starts, so the hops recorded meanwhile are that request's own —
-//! a failed request is explained by its first dropping hop.
+//! a failed request is explained by its first dropping hop. A ping's echo requests
+//! therefore go out back to back, each after the previous one's reply (like `ping -A`,
+//! not once a second), and pings leave no [`FlowRecord`] (the flow exports speak TCP and
+//! UDP). A bulk send is an upload to agnhost netexec's `POST /upload` (a real server the
+//! pods already run, rather than a discard port nothing listens on); its duration is the
+//! client's, from the SYN to the server's answer, and its throughput the file's bytes over
+//! that duration (curl's `speed_upload`).
+//!
+//! `wait: {until}` evaluates its checks after every engine event (a packet hop, an API
+//! write, a controller's turn), so the time it reports is the exact simulated time of the
+//! event that made them hold; it never runs an event past its timeout.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -44,9 +54,23 @@ struct Attempt {
     elapsed: SimDuration,
     /// The first hop that dropped the request's packets, for failures.
     drop: Option<String>,
+    /// A bulk upload's file bytes.
+    bulk_bytes: Option<u64>,
 }
 
 impl Attempt {
+    /// A bulk upload's throughput in bits per second, once it got through; `u64::MAX`
+    /// (unbounded) when it took no simulated time (no link on the way: the model gives the
+    /// kernel no processing time).
+    fn throughput_bps(&self) -> Option<u64> {
+        let bytes = self.bulk_bytes.filter(|_| self.outcome.is_success())?;
+        let ns = u128::from(self.elapsed.as_nanos());
+        let bps = (u128::from(bytes) * 8 * 1_000_000_000)
+            .checked_div(ns)
+            .unwrap_or(u128::MAX);
+        Some(u64::try_from(bps).unwrap_or(u64::MAX))
+    }
+
     fn body(&self) -> Option<String> {
         match &self.outcome {
             Outcome::Http(Response { body, .. }) => Some(body.clone()),
@@ -66,6 +90,8 @@ struct Runner {
     flows: Vec<FlowRecord>,
     /// What shapes the kubelet's files.
     kubelet: KubeletView,
+    /// The current step's measurements, for the JSON report.
+    measured: Option<serde_json::Value>,
 }
 
 /// What a run leaves behind: the report, the cluster and network as the run ended (the
@@ -113,6 +139,7 @@ pub fn run_with(
             cluster_domain: scenario.cluster_domain.clone(),
             ..KubeletView::default()
         },
+        measured: None,
     };
     r.serve_externals();
     let mut report = RunReport {
@@ -151,6 +178,7 @@ pub fn run_with(
             what,
             status,
             details,
+            measured: r.measured.take(),
         });
         prev = r.engine.now().max(t);
         progress(index + 1, prev);
@@ -200,6 +228,7 @@ impl Runner {
                 self.serve_new();
                 (format!("wait {d}"), Status::Done, Vec::new())
             }
+            Action::WaitUntil { checks, timeout } => self.wait_until(t, checks, *timeout)?,
             Action::Send(s) => self.send(t, s)?,
             Action::Replay(r) => self.replay(t, r)?,
             Action::Apply(o) => {
@@ -409,20 +438,25 @@ impl Runner {
     }
 
     fn send(&mut self, t: SimTime, s: &Send) -> Result<StepOutcome, String> {
-        let (kind, proto, request) = match &s.kind {
-            SendKind::HttpGet(path) => (
-                format!("GET {path}"),
-                SocketProto::Tcp,
-                Request::HttpGet { path: path.clone() },
-            ),
-            SendKind::TcpConnect => ("TCP connect".into(), SocketProto::Tcp, Request::Connect),
-            SendKind::Udp(p) => (
-                format!("UDP {p:?}"),
-                SocketProto::Udp,
-                Request::Send {
-                    payload: p.as_bytes().to_vec(),
-                },
-            ),
+        let (kind, proto) = match &s.kind {
+            SendKind::HttpGet(path) => (format!("GET {path}"), SocketProto::Tcp),
+            SendKind::TcpConnect => ("TCP connect".into(), SocketProto::Tcp),
+            SendKind::Udp(p) => (format!("UDP {p:?}"), SocketProto::Udp),
+            // A ping socket is a datagram socket; the stack keys it by its request.
+            SendKind::Ping { size } => (format!("ping ({size} data bytes)"), SocketProto::Udp),
+            SendKind::Bulk { bytes } => (format!("bulk upload of {bytes} bytes"), SocketProto::Tcp),
+        };
+        let request = |index: u32| match &s.kind {
+            SendKind::HttpGet(path) => Request::HttpGet { path: path.clone() },
+            SendKind::TcpConnect => Request::Connect,
+            SendKind::Udp(p) => Request::Send {
+                payload: p.as_bytes().to_vec(),
+            },
+            SendKind::Ping { size } => Request::Ping {
+                seq: (index + 1) as u16,
+                size: *size,
+            },
+            SendKind::Bulk { bytes } => Request::Upload { bytes: *bytes },
         };
         let times = if s.count > 1 {
             format!(" ×{}", s.count)
@@ -439,6 +473,11 @@ impl Runner {
             Ok(d) => d,
             Err(e) => return Ok((what, Status::Failed, vec![e])),
         };
+        let ping = matches!(s.kind, SendKind::Ping { .. });
+        let bulk_bytes = match s.kind {
+            SendKind::Bulk { bytes } => Some(bytes),
+            _ => None,
+        };
         let mut attempts = Vec::new();
         for index in 0..s.count {
             let at = self.engine.now().max(t);
@@ -447,7 +486,7 @@ impl Runner {
             let spec = ClientSpec {
                 proto,
                 dst,
-                request: request.clone(),
+                request: request(index),
                 timeout: s.timeout,
             };
             let sched = world.sim.request(at, ns, spec);
@@ -495,41 +534,100 @@ impl Runner {
                         s
                     })
             };
-            self.flows.push(FlowRecord {
-                step: self.step_index,
-                request: index,
-                from: s.from.to_string(),
-                src: result.local,
-                dst,
-                proto,
-                started: result.started,
-                finished: result.finished,
-                outcome: result.outcome.to_string(),
-                success: result.outcome.is_success(),
-                hops: std::mem::take(&mut self.engine.world_mut().sim.hops),
-            });
+            let hops = std::mem::take(&mut self.engine.world_mut().sim.hops);
+            if !ping {
+                self.flows.push(FlowRecord {
+                    step: self.step_index,
+                    request: index,
+                    from: s.from.to_string(),
+                    src: result.local,
+                    dst,
+                    proto,
+                    started: result.started,
+                    finished: result.finished,
+                    outcome: result.outcome.to_string(),
+                    success: result.outcome.is_success(),
+                    hops,
+                });
+            }
             attempts.push(Attempt {
                 elapsed: result.elapsed(),
                 outcome: result.outcome,
                 drop,
+                bulk_bytes,
             });
         }
         self.engine.world_mut().sim.hops.clear();
-        let mut by_outcome: BTreeMap<String, usize> = BTreeMap::new();
-        for a in &attempts {
-            *by_outcome.entry(a.outcome.to_string()).or_default() += 1;
-        }
-        let mut details: Vec<String> = vec![format!("to {dst}")];
-        details.extend(by_outcome.iter().map(|(o, n)| format!("{n}× {o}")));
-        let mut drops: BTreeSet<&str> = BTreeSet::new();
-        for a in &attempts {
-            if let Some(d) = &a.drop {
-                drops.insert(d);
+        let details = if ping {
+            ping_details(*dst.ip(), &attempts, &mut self.measured)
+        } else {
+            let mut by_outcome: BTreeMap<String, usize> = BTreeMap::new();
+            for a in &attempts {
+                *by_outcome.entry(a.outcome.to_string()).or_default() += 1;
             }
-        }
-        details.extend(drops.iter().map(|d| format!("dropped at {d}")));
+            let mut details: Vec<String> = vec![format!("to {dst}")];
+            details.extend(by_outcome.iter().map(|(o, n)| format!("{n}× {o}")));
+            if bulk_bytes.is_some() {
+                details.extend(bulk_details(&attempts, &mut self.measured));
+            }
+            let mut drops: BTreeSet<&str> = BTreeSet::new();
+            for a in &attempts {
+                if let Some(d) = &a.drop {
+                    drops.insert(d);
+                }
+            }
+            details.extend(drops.iter().map(|d| format!("dropped at {d}")));
+            details
+        };
         self.last = Some(attempts);
         Ok((what, Status::Done, details))
+    }
+
+    /// A `wait: {until}` step: the checks after every event until all hold or `timeout`
+    /// passes (see the module doc).
+    fn wait_until(
+        &mut self,
+        t: SimTime,
+        checks: &[Check],
+        timeout: SimDuration,
+    ) -> Result<StepOutcome, String> {
+        let deadline = t + timeout;
+        let labels: Vec<String> = checks.iter().map(|c| self.check(c).0).collect();
+        let what = format!("wait until {} (timeout {timeout})", labels.join(", "));
+        let held = loop {
+            if checks.iter().all(|c| self.check(c).1) {
+                break true;
+            }
+            match self.engine.next_event_time() {
+                Some(next) if next <= deadline => {
+                    self.engine.step().map_err(|e| e.to_string())?;
+                }
+                _ => {
+                    self.engine.run_until(deadline).map_err(|e| e.to_string())?;
+                    break checks.iter().all(|c| self.check(c).1);
+                }
+            }
+        };
+        let now = self.engine.now();
+        let waited = now.saturating_duration_since(t);
+        self.serve_new();
+        self.measured = Some(serde_json::json!({
+            "held": held,
+            "at": now.to_string(),
+            "at_ns": now.as_nanos(),
+            "waited_ns": waited.as_nanos(),
+        }));
+        let mut details = vec![if held {
+            format!("held at {now}, after {waited}")
+        } else {
+            format!("still not held at {now}, the timeout; last observed:")
+        }];
+        for c in checks {
+            let (_, pass, detail) = self.check(c);
+            details.push(format!("{} {detail}", if pass { "✓" } else { "✗" }));
+        }
+        let status = if held { Status::Passed } else { Status::Failed };
+        Ok((what, status, details))
     }
 
     fn expect(&self, checks: &[Check]) -> StepOutcome {
@@ -577,6 +675,25 @@ impl Runner {
                         "maxLatency: expected at most {max}, slowest of {} answered: {}",
                         ok.len(),
                         worst.map_or("-".into(), |w| w.to_string())
+                    ),
+                )
+            }
+            Check::MinThroughput(min) => {
+                let rates: Vec<Option<u64>> =
+                    attempts.iter().map(Attempt::throughput_bps).collect();
+                let slowest = rates.iter().min().copied().flatten();
+                let uploads = attempts.iter().filter(|a| a.bulk_bytes.is_some()).count();
+                let got = match (uploads, slowest) {
+                    (0, _) => "the last send was no bulk upload".to_string(),
+                    (_, None) => "an upload did not get through".to_string(),
+                    (n, Some(r)) => format!("slowest of {n}: {}", show_rate(r)),
+                };
+                (
+                    format!("minThroughput: {}", show_rate(*min)),
+                    uploads > 0 && slowest.is_some_and(|r| r >= *min),
+                    format!(
+                        "minThroughput: expected at least {}, {got}",
+                        show_rate(*min)
                     ),
                 )
             }
@@ -789,6 +906,92 @@ fn snapshot(
         SnapshotTable::Conntrack => ("conntrack -L", net.netns(ns).netfilter.conntrack.dump(now)),
     };
     format!("# {command}\n{}", text.trim_end())
+}
+
+/// Per echo request, what came back and its round-trip time, then `ping`'s summary line.
+fn ping_details(
+    dst: Ipv4Addr,
+    attempts: &[Attempt],
+    measured: &mut Option<serde_json::Value>,
+) -> Vec<String> {
+    let mut details = vec![format!("to {dst}")];
+    let mut echoes = Vec::new();
+    for (i, a) in attempts.iter().enumerate() {
+        let seq = i + 1;
+        let rtt = a.outcome.is_success().then_some(a.elapsed);
+        let mut line = match rtt {
+            Some(rtt) => format!("icmp_seq={seq}: {} time={rtt}", a.outcome),
+            None if a.outcome == Outcome::TimedOut => {
+                format!("icmp_seq={seq}: no reply within {}", a.elapsed)
+            }
+            None => format!("icmp_seq={seq}: {}", a.outcome),
+        };
+        if let Some(d) = &a.drop {
+            line.push_str(&format!(", dropped at {d}"));
+        }
+        details.push(line);
+        echoes.push(serde_json::json!({
+            "seq": seq,
+            "outcome": a.outcome.to_string(),
+            "rtt_ns": rtt.map(|r| r.as_nanos()),
+            "dropped_at": a.drop,
+        }));
+    }
+    let rtts: Vec<SimDuration> = attempts
+        .iter()
+        .filter(|a| a.outcome.is_success())
+        .map(|a| a.elapsed)
+        .collect();
+    let sent = attempts.len();
+    let received = rtts.len();
+    let mut summary = format!(
+        "{sent} transmitted, {received} received, {}% packet loss",
+        (sent - received) * 100 / sent.max(1)
+    );
+    if let (Some(min), Some(max)) = (rtts.iter().min(), rtts.iter().max()) {
+        let total: u64 = rtts.iter().map(|r| r.as_nanos()).sum();
+        let avg = SimDuration::from_nanos(total / rtts.len() as u64);
+        summary.push_str(&format!(", rtt min/avg/max = {min}/{avg}/{max}"));
+    }
+    details.push(summary);
+    *measured = Some(serde_json::json!({ "echoes": echoes }));
+    details
+}
+
+/// Per upload, its bytes, duration and throughput.
+fn bulk_details(attempts: &[Attempt], measured: &mut Option<serde_json::Value>) -> Vec<String> {
+    let mut details = Vec::new();
+    let mut uploads = Vec::new();
+    for a in attempts {
+        let bytes = a.bulk_bytes.unwrap_or_default();
+        let rate = a.throughput_bps();
+        if let Some(r) = rate {
+            details.push(format!("{bytes} bytes in {}: {}", a.elapsed, show_rate(r)));
+        }
+        uploads.push(serde_json::json!({
+            "bytes": bytes,
+            "duration_ns": a.elapsed.as_nanos(),
+            "throughput_bps": rate,
+            "outcome": a.outcome.to_string(),
+        }));
+    }
+    *measured = Some(serde_json::json!({ "uploads": uploads }));
+    details
+}
+
+/// A rate in bits per second as `tc` prints one: `49.87Mbit`, `950Kbit`, `1Gbit`.
+fn show_rate(bps: u64) -> String {
+    let (unit, scale) = match bps {
+        u64::MAX => return "unbounded".into(),
+        b if b >= 1_000_000_000 => ("Gbit", 1_000_000_000),
+        b if b >= 1_000_000 => ("Mbit", 1_000_000),
+        b if b >= 1_000 => ("Kbit", 1_000),
+        _ => return format!("{bps}bit"),
+    };
+    let hundredths = (u128::from(bps) * 100 / scale) as u64;
+    let text = format!("{}.{:02}", hundredths / 100, hundredths % 100);
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}{unit}")
 }
 
 fn show_key(k: &ObjectKey) -> String {

@@ -10,8 +10,11 @@ use sim_net::socket::app::DEFAULT_CLIENT_TIMEOUT;
 use sim_k8s::manifest::{LoadOptions, load_str};
 use sim_k8s::object::{Kind, Object, ObjectKey};
 
+use super::byte_size::parse_bytes;
+use super::cluster_section::parse_rate;
 use super::file::{
     ConditionStatus, DeleteFile, ExpectFile, ReplayFile, SendFile, SnapshotTable, StepFile,
+    WaitFile, WaitUntilFile,
 };
 use crate::pod_files::PodFile;
 use crate::source::Source;
@@ -47,6 +50,11 @@ pub enum Action {
         status: bool,
     },
     Wait(SimDuration),
+    /// Simulated time runs until every check holds, for at most `timeout`.
+    WaitUntil {
+        checks: Vec<Check>,
+        timeout: SimDuration,
+    },
     /// Create the object, or update it if it exists.
     Apply(Box<Object>),
     Delete(ObjectKey),
@@ -123,7 +131,27 @@ pub enum SendKind {
     HttpGet(String),
     TcpConnect,
     Udp(String),
+    /// ICMP echo requests with `size` data bytes.
+    Ping {
+        size: usize,
+    },
+    /// A TCP upload of `bytes` to agnhost netexec's `POST /upload`.
+    Bulk {
+        bytes: u64,
+    },
 }
+
+/// `ping -s` default: 56 data bytes (64 ICMP bytes).
+pub const PING_DEFAULT_SIZE: usize = 56;
+/// The largest echo data an IPv4 packet holds (65535 - 20 - 8), iputils' limit for `-s`.
+pub const PING_MAX_SIZE: usize = 65507;
+/// How long `ping` waits for a reply (iputils' `MAXWAIT` linger, 10 s).
+pub const PING_TIMEOUT: SimDuration = SimDuration::from_secs(10);
+/// How long a bulk upload may take unless `timeout` says otherwise (curl has no limit; a
+/// bound ends a stalled transfer).
+pub const BULK_TIMEOUT: SimDuration = SimDuration::from_secs(300);
+/// `kubectl wait`'s default `--timeout`.
+pub const WAIT_UNTIL_TIMEOUT: SimDuration = SimDuration::from_secs(30);
 
 /// `send`, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +187,8 @@ pub enum Check {
     },
     Succeeded(u32),
     MaxLatency(SimDuration),
+    /// Bits per second every bulk upload reached at least.
+    MinThroughput(u64),
     File {
         namespace: String,
         pod: String,
@@ -220,6 +250,25 @@ pub fn target(field: &str, s: &str) -> Result<Target, StepError> {
         return Err(err(field, format!("{s:?}: no port; {expected}")));
     };
     let port = port(field, s, p)?;
+    host_target(field, s, host, port, expected)
+}
+
+/// A ping's target: `IP`, `pod/NAMESPACE/NAME` or `svc/NAME.NAMESPACE`, no port (port 0).
+pub fn ping_target(field: &str, s: &str) -> Result<Target, StepError> {
+    let expected = "expected IP, pod/NAMESPACE/NAME or svc/NAME.NAMESPACE (ping takes no port)";
+    if s.contains(':') {
+        return Err(err(field, format!("{s:?}: {expected}")));
+    }
+    host_target(field, s, s, 0, expected)
+}
+
+fn host_target(
+    field: &str,
+    s: &str,
+    host: &str,
+    port: u16,
+    expected: &str,
+) -> Result<Target, StepError> {
     if let Some(rest) = host.strip_prefix("pod/") {
         let (namespace, name) =
             ns_name(field, rest).map_err(|_| err(field, format!("{s:?}: {expected}")))?;
@@ -255,9 +304,32 @@ pub fn target(field: &str, s: &str) -> Result<Target, StepError> {
 
 fn send(s: &SendFile) -> Result<Send, StepError> {
     let from = s.from.parse().map_err(|e: String| err("send.from", e))?;
-    let to = target("send.to", &s.to)?;
-    let kinds = [s.http_get.is_some(), s.tcp_connect, s.udp.is_some()];
+    let kinds = [
+        s.http_get.is_some(),
+        s.tcp_connect,
+        s.udp.is_some(),
+        s.ping,
+        s.bulk.is_some(),
+    ];
+    if s.size.is_some() && !s.ping {
+        return Err(err("send.size", "expected only with ping: true"));
+    }
     let kind = match (kinds.iter().filter(|k| **k).count(), &s.http_get, &s.udp) {
+        (1, _, _) if s.ping => {
+            let size = s.size.unwrap_or(PING_DEFAULT_SIZE);
+            if size > PING_MAX_SIZE {
+                return Err(err(
+                    "send.size",
+                    format!("{size}: expected at most {PING_MAX_SIZE} data bytes"),
+                ));
+            }
+            SendKind::Ping { size }
+        }
+        (1, _, _) if s.bulk.is_some() => {
+            let text = s.bulk.as_deref().unwrap_or_default();
+            let bytes = parse_bytes(text).map_err(|e| err("send.bulk", e))?;
+            SendKind::Bulk { bytes }
+        }
         (1, Some(path), _) => {
             if !path.starts_with('/') {
                 return Err(err(
@@ -272,9 +344,18 @@ fn send(s: &SendFile) -> Result<Send, StepError> {
         _ => {
             return Err(err(
                 "send",
-                "expected exactly one of httpGet: PATH, tcpConnect: true, udp: PAYLOAD",
+                "expected exactly one of httpGet: PATH, tcpConnect: true, udp: PAYLOAD, ping: true, bulk: SIZE",
             ));
         }
+    };
+    let to = match kind {
+        SendKind::Ping { .. } => ping_target("send.to", &s.to)?,
+        _ => target("send.to", &s.to)?,
+    };
+    let default_timeout = match kind {
+        SendKind::Ping { .. } => PING_TIMEOUT,
+        SendKind::Bulk { .. } => BULK_TIMEOUT,
+        _ => DEFAULT_CLIENT_TIMEOUT,
     };
     let count = s.count.unwrap_or(1);
     if count == 0 {
@@ -286,11 +367,12 @@ fn send(s: &SendFile) -> Result<Send, StepError> {
         to_text: s.to.clone(),
         kind,
         count,
-        timeout: s.timeout.unwrap_or(DEFAULT_CLIENT_TIMEOUT),
+        timeout: s.timeout.unwrap_or(default_timeout),
     })
 }
 
-fn expect(e: &ExpectFile) -> Result<Vec<Check>, StepError> {
+/// The checks of an `expect` (or a `wait.until`: `field` names which).
+fn expect(field: &str, e: &ExpectFile) -> Result<Vec<Check>, StepError> {
     let mut checks = Vec::new();
     if let Some(r) = e.reachable {
         checks.push(Check::Reachable(r));
@@ -307,12 +389,12 @@ fn expect(e: &ExpectFile) -> Result<Vec<Check>, StepError> {
     if let Some(ip) = &e.source_ip {
         let src = match ip.strip_prefix("pod/") {
             Some(rest) => {
-                let (namespace, name) = ns_name("expect.sourceIP", rest)?;
+                let (namespace, name) = ns_name(&format!("{field}.sourceIP"), rest)?;
                 SourceIp::Pod { namespace, name }
             }
             None => SourceIp::Ip(ip.parse().map_err(|_| {
                 err(
-                    "expect.sourceIP",
+                    &format!("{field}.sourceIP"),
                     format!("{ip:?}: expected an IPv4 address or pod/NAMESPACE/NAME"),
                 )
             })?),
@@ -320,10 +402,10 @@ fn expect(e: &ExpectFile) -> Result<Vec<Check>, StepError> {
         checks.push(Check::SourceIp(src));
     }
     if let Some(ep) = &e.endpoints {
-        let (namespace, service) = ns_name("expect.endpoints.service", &ep.service)?;
+        let (namespace, service) = ns_name(&format!("{field}.endpoints.service"), &ep.service)?;
         if ep.ready.is_none() && ep.not_ready.is_none() {
             return Err(err(
-                "expect.endpoints",
+                &format!("{field}.endpoints"),
                 "expected ready: N and/or notReady: N",
             ));
         }
@@ -340,16 +422,23 @@ fn expect(e: &ExpectFile) -> Result<Vec<Check>, StepError> {
     if let Some(d) = e.max_latency {
         checks.push(Check::MaxLatency(d));
     }
+    if let Some(r) = &e.min_throughput {
+        let bps = parse_rate(r).map_err(|m| err(&format!("{field}.minThroughput"), m))?;
+        checks.push(Check::MinThroughput(bps));
+    }
     if let Some(f) = &e.file {
-        let (namespace, pod) = ns_name("expect.file.pod", &f.pod)?;
+        let (namespace, pod) = ns_name(&format!("{field}.file.pod"), &f.pod)?;
         let file = PodFile::from_path(&f.path).ok_or_else(|| {
             err(
-                "expect.file.path",
+                &format!("{field}.file.path"),
                 format!("{:?}: expected /etc/hosts or /etc/resolv.conf", f.path),
             )
         })?;
         if f.contains.is_empty() {
-            return Err(err("expect.file.contains", "expected at least one line"));
+            return Err(err(
+                &format!("{field}.file.contains"),
+                "expected at least one line",
+            ));
         }
         checks.push(Check::File {
             namespace,
@@ -368,7 +457,7 @@ fn expect(e: &ExpectFile) -> Result<Vec<Check>, StepError> {
                 "Unknown" => "Unknown",
                 _ => {
                     return Err(err(
-                        "expect.node.ready",
+                        &format!("{field}.node.ready"),
                         format!("{w:?}: expected True, False or Unknown"),
                     ));
                 }
@@ -381,8 +470,8 @@ fn expect(e: &ExpectFile) -> Result<Vec<Check>, StepError> {
     }
     if checks.is_empty() {
         return Err(err(
-            "expect",
-            "expected at least one of reachable, body, servedBy, sourceIP, endpoints, succeeded, maxLatency, file, node",
+            field,
+            "expected at least one of reachable, body, servedBy, sourceIP, endpoints, succeeded, maxLatency, minThroughput, file, node",
         ));
     }
     Ok(checks)
@@ -445,6 +534,22 @@ fn replay(r: &ReplayFile) -> Result<Replay, StepError> {
     })
 }
 
+/// `wait: {until, timeout}`: only checks on the cluster change while time passes.
+fn wait_until(u: &WaitUntilFile) -> Result<Action, StepError> {
+    let checks = expect("wait.until", &u.until)?;
+    if checks.iter().any(Check::needs_send) {
+        return Err(err(
+            "wait.until",
+            "expected checks on the cluster (endpoints, file, node); the last send's results do not change while waiting",
+        ));
+    }
+    let timeout = u.timeout.unwrap_or(WAIT_UNTIL_TIMEOUT);
+    if timeout == SimDuration::ZERO {
+        return Err(err("wait.timeout", "expected a duration above 0"));
+    }
+    Ok(Action::WaitUntil { checks, timeout })
+}
+
 /// Validates one step as written.
 pub fn validate(s: &StepFile) -> Result<Step, StepError> {
     let when = match (s.at, s.after) {
@@ -485,7 +590,7 @@ pub fn validate(s: &StepFile) -> Result<Step, StepError> {
     let action = if let Some(x) = &s.send {
         Action::Send(send(x)?)
     } else if let Some(x) = &s.expect {
-        Action::Expect(expect(x)?)
+        Action::Expect(expect("expect", x)?)
     } else if let Some(x) = &s.scale {
         let (namespace, deployment) = ns_name("scale.deployment", &x.deployment)?;
         if x.replicas < 0 {
@@ -563,7 +668,10 @@ pub fn validate(s: &StepFile) -> Result<Step, StepError> {
     } else if let Some(x) = &s.replay {
         Action::Replay(replay(x)?)
     } else {
-        Action::Wait(s.wait.expect("exactly one action is set"))
+        match s.wait.as_ref().expect("exactly one action is set") {
+            WaitFile::For(d) => Action::Wait(*d),
+            WaitFile::Until(u) => wait_until(u)?,
+        }
     };
     Ok(Step { when, action })
 }

@@ -554,7 +554,10 @@ fn socket_proto(k: ProbeKind) -> SocketProto {
 
 fn sim_delivery(o: &Outcome) -> Delivery {
     match o {
-        Outcome::Connected | Outcome::Http(_) | Outcome::Reply(_) => Delivery::Delivered,
+        Outcome::Connected | Outcome::Http(_) | Outcome::Reply(_) | Outcome::EchoReply { .. } => {
+            Delivery::Delivered
+        }
+        Outcome::IcmpError { message, .. } => Delivery::Unreachable(message.to_string()),
         Outcome::Refused => Delivery::Refused,
         Outcome::Reset => Delivery::Reset,
         Outcome::Unreachable { errno } => Delivery::Unreachable(errno.to_string()),

@@ -2,7 +2,7 @@
 //! netexec) and clients that make one request and record what became of it.
 
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use sim_core::{SimDuration, SimTime};
 
@@ -47,6 +47,12 @@ pub enum Request {
     HttpGet { path: String },
     /// TCP: send the bytes, read until the server closes. UDP: send one datagram, wait for one.
     Send { payload: Vec<u8> },
+    /// TCP: `POST /upload` of a `bytes`-long file as `multipart/form-data` (what
+    /// `curl -F file=@FILE` sends to agnhost netexec), read the answer until the server closes.
+    Upload { bytes: u64 },
+    /// ICMP echo request `seq` with `size` data bytes (`ping -s`), from an ICMP datagram
+    /// socket whose identifier the kernel picks; the destination port is not used.
+    Ping { seq: u16, size: usize },
 }
 
 /// agnhost's HTTP client gives up after 5 s (`createHTTPClient` in netexec.go); our default.
@@ -84,6 +90,13 @@ pub enum Outcome {
     TimedOut,
     /// The local routing table had no route (ENETUNREACH at `connect`).
     NoRoute,
+    /// An ICMP echo reply: its ICMP length and the TTL it arrived with.
+    EchoReply { bytes: usize, ttl: u8 },
+    /// An ICMP error about an echo request, from the hop that sent it, in `ping`'s words.
+    IcmpError {
+        from: Ipv4Addr,
+        message: &'static str,
+    },
 }
 
 impl Outcome {
@@ -91,7 +104,7 @@ impl Outcome {
     pub fn is_success(&self) -> bool {
         matches!(
             self,
-            Outcome::Connected | Outcome::Http(_) | Outcome::Reply(_)
+            Outcome::Connected | Outcome::Http(_) | Outcome::Reply(_) | Outcome::EchoReply { .. }
         )
     }
 }
@@ -108,6 +121,8 @@ impl fmt::Display for Outcome {
             Outcome::Reset => f.write_str("reset (ECONNRESET)"),
             Outcome::TimedOut => f.write_str("timed out"),
             Outcome::NoRoute => f.write_str("no route (ENETUNREACH)"),
+            Outcome::EchoReply { bytes, ttl } => write!(f, "echo reply ({bytes} bytes, ttl {ttl})"),
+            Outcome::IcmpError { from, message } => write!(f, "from {from}: {message}"),
         }
     }
 }

@@ -2,7 +2,10 @@
 //! a server shaped like Kubernetes' test image `agnhost netexec`
 //! (`test/images/agnhost/netexec/netexec.go`): `/hostname` (and `/hostName`) answer the pod's
 //! hostname, `/clientip` the peer's `ip:port` as the server saw it (Go's `r.RemoteAddr`),
-//! `/echo?msg=M` echoes `M`, `/healthz` answers 200 with no body, and every other path is the
+//! `/echo?msg=M` echoes `M`, `/healthz` answers 200 with no body, `/upload` takes a
+//! `multipart/form-data` body (read to its `Content-Length`, counted, not kept) and answers
+//! `201 Created` with `{"output":"/uploads/uploadN"}` (Go's `TempFile` names it with random
+//! digits; here N counts the server's uploads, from 1), and every other path is the
 //! root handler's `NOW: <time>` (simulated time). Its UDP server answers `hostname`,
 //! `echo M` and `clientip` the same way. Responses carry `Content-Length`,
 //! `Content-Type: text/plain; charset=utf-8` and `Connection: close`; unlike Go they carry no
@@ -20,17 +23,123 @@ pub fn get_request(host: SocketAddrV4, path: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The multipart boundary of our uploads.
+const BOUNDARY: &str = "kube-netsim-boundary";
+
+/// The `POST /upload` our client sends: `curl -F file=@FILE` of a `bytes`-long file, the
+/// file's bytes generated (a repeating pattern) rather than stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// Request head and the multipart part's own head.
+    head: Vec<u8>,
+    file_bytes: u64,
+    /// The closing boundary.
+    tail: Vec<u8>,
+}
+
+impl Upload {
+    pub fn new(host: SocketAddrV4, file_bytes: u64) -> Self {
+        let part = format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bulk\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        );
+        let tail = format!("\r\n--{BOUNDARY}--\r\n").into_bytes();
+        let body_len = part.len() as u64 + file_bytes + tail.len() as u64;
+        let mut head = format!(
+            "POST /upload HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kube-netsim\r\nAccept: */*\r\nContent-Length: {body_len}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes();
+        head.extend_from_slice(part.as_bytes());
+        Upload {
+            head,
+            file_bytes,
+            tail,
+        }
+    }
+
+    /// The whole request's length.
+    pub fn total_len(&self) -> u64 {
+        self.head.len() as u64 + self.file_bytes + self.tail.len() as u64
+    }
+
+    /// Copies the request's bytes from `offset` into `buf`; returns how many.
+    pub fn fill(&self, offset: u64, buf: &mut [u8]) -> usize {
+        let head = self.head.len() as u64;
+        let file_end = head + self.file_bytes;
+        let mut n = 0;
+        while n < buf.len() {
+            let at = offset + n as u64;
+            buf[n] = if at < head {
+                self.head[at as usize]
+            } else if at < file_end {
+                b'a' + ((at - head) % 26) as u8
+            } else if let Some(b) = self.tail.get((at - file_end) as usize) {
+                *b
+            } else {
+                break;
+            };
+            n += 1;
+        }
+        n
+    }
+}
+
+/// A server's view of one request as it arrives: the head kept, the body counted up to
+/// its `Content-Length` (a request without one has no body, as Go's server reads it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestReader {
+    head: Vec<u8>,
+    /// Body bytes still to come, once the head is whole.
+    body_left: Option<u64>,
+}
+
+impl RequestReader {
+    /// Takes the next bytes of the connection.
+    pub fn feed(&mut self, data: &[u8]) {
+        match &mut self.body_left {
+            Some(left) => *left = left.saturating_sub(data.len() as u64),
+            None => {
+                self.head.extend_from_slice(data);
+                if let Some(end) = head_end(&self.head) {
+                    let body = (self.head.len() - end) as u64;
+                    self.head.truncate(end);
+                    let length = header_value(&self.head, "content-length")
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0);
+                    self.body_left = Some(length.saturating_sub(body));
+                }
+            }
+        }
+    }
+
+    /// The request head, once head and body have both arrived.
+    pub fn complete(&self) -> Option<&[u8]> {
+        (self.body_left == Some(0)).then_some(&self.head[..])
+    }
+}
+
+/// The value of header `name` (lower case) in a request or response head.
+fn header_value(head: &[u8], name: &str) -> Option<String> {
+    String::from_utf8_lossy(head).lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
+}
+
 /// The end of the request head, if the bytes so far hold one.
 fn head_end(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
 }
 
-/// A netexec answer to a whole request head in `buf`, or `None` while the head is incomplete.
+/// A netexec answer to a whole request head in `buf` (its body, if any, read), or `None`
+/// while the head is incomplete; `uploads` counts the server's uploads.
 pub fn netexec_response(
     buf: &[u8],
     hostname: &str,
     client: SocketAddrV4,
     now: SimTime,
+    uploads: &mut u32,
 ) -> Option<Vec<u8>> {
     let end = head_end(buf)?;
     let head = String::from_utf8_lossy(&buf[..end]);
@@ -49,6 +158,7 @@ pub fn netexec_response(
         "/clientip" => (200, client.to_string()),
         "/echo" => (200, query_value(query, "msg").unwrap_or_default()),
         "/healthz" => (200, String::new()),
+        "/upload" => return Some(upload_response(&buf[..end], uploads)),
         _ => (200, format!("NOW: {now}")),
     };
     Some(response(status, "OK", &body))
@@ -69,6 +179,19 @@ pub fn fixed_response(buf: &[u8], answer: &super::app::HttpAnswer) -> Option<Vec
     out.push_str("Connection: close\r\n\r\n");
     out.push_str(&answer.body);
     Some(out.into_bytes())
+}
+
+/// netexec's `uploadHandler`: a multipart form gets `201 Created` and the file's name as
+/// JSON; anything else its error as JSON with Go's implicit 200.
+fn upload_response(head: &[u8], uploads: &mut u32) -> Vec<u8> {
+    let multipart =
+        header_value(head, "content-type").is_some_and(|t| t.starts_with("multipart/form-data"));
+    if !multipart {
+        return response(200, "OK", r#"{"error":"Unable to upload file."}"#);
+    }
+    *uploads += 1;
+    let body = format!(r#"{{"output":"/uploads/upload{uploads}"}}"#);
+    response(201, "Created", &body)
 }
 
 fn response(status: u16, reason: &str, body: &str) -> Vec<u8> {
@@ -175,8 +298,14 @@ mod tests {
 
     fn ask(path: &str) -> Response {
         let req = get_request("10.244.2.3:8080".parse().unwrap(), path);
-        let resp = netexec_response(&req, "pod-b", client(), SimTime::from_nanos(1_500_000))
-            .expect("whole request");
+        let resp = netexec_response(
+            &req,
+            "pod-b",
+            client(),
+            SimTime::from_nanos(1_500_000),
+            &mut 0,
+        )
+        .expect("whole request");
         parse_response(&resp).unwrap()
     }
 
@@ -204,11 +333,58 @@ mod tests {
     #[test]
     fn an_incomplete_head_waits_and_garbage_is_a_bad_request() {
         assert_eq!(
-            netexec_response(b"GET /hostname HTTP/1.1\r\n", "p", client(), SimTime::ZERO),
+            netexec_response(
+                b"GET /hostname HTTP/1.1\r\n",
+                "p",
+                client(),
+                SimTime::ZERO,
+                &mut 0
+            ),
             None
         );
-        let resp = netexec_response(b"nonsense\r\n\r\n", "p", client(), SimTime::ZERO).unwrap();
+        let resp =
+            netexec_response(b"nonsense\r\n\r\n", "p", client(), SimTime::ZERO, &mut 0).unwrap();
         assert_eq!(parse_response(&resp).unwrap().status, 400);
+    }
+
+    #[test]
+    fn an_upload_is_answered_once_its_whole_body_arrived() {
+        let up = Upload::new("10.244.2.3:8080".parse().unwrap(), 100_000);
+        let len = up.total_len();
+        let mut all = vec![0u8; len as usize + 10];
+        assert_eq!(up.fill(0, &mut all), len as usize);
+        let all = &all[..len as usize];
+        // Filling from any offset gives the same bytes.
+        let mut part = [0u8; 1000];
+        assert_eq!(up.fill(5000, &mut part), 1000);
+        assert_eq!(&part[..], &all[5000..6000]);
+        assert!(all.ends_with(b"\r\n--kube-netsim-boundary--\r\n"));
+        let mut reader = RequestReader::default();
+        let mut uploads = 0;
+        for chunk in all.chunks(1460) {
+            assert_eq!(reader.complete(), None, "answered before the body ended");
+            reader.feed(chunk);
+        }
+        let head = reader.complete().expect("whole request");
+        let resp = netexec_response(head, "p", client(), SimTime::ZERO, &mut uploads).unwrap();
+        let r = parse_response(&resp).unwrap();
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (201, r#"{"output":"/uploads/upload1"}"#)
+        );
+        // Not a form: netexec's error, with Go's implicit 200.
+        let mut reader = RequestReader::default();
+        reader.feed(b"POST /upload HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi");
+        let resp = netexec_response(
+            reader.complete().unwrap(),
+            "p",
+            client(),
+            SimTime::ZERO,
+            &mut uploads,
+        );
+        let r = parse_response(&resp.unwrap()).unwrap();
+        assert_eq!((r.status, uploads), (200, 1));
+        assert!(r.body.contains("error"));
     }
 
     #[test]

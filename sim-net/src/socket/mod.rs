@@ -4,7 +4,8 @@
 //! | --- | --- |
 //! | [`stack`] | [`LocalStack`]: a smoltcp interface per namespace, its sockets, ephemeral ports |
 //! | [`app`] | servers (echo, agnhost netexec) and clients, and the results clients record |
-//! | [`http`] | the HTTP/1.1 and UDP commands of agnhost `netexec` |
+//! | [`http`] | the HTTP/1.1 (incl. `POST /upload`) and UDP commands of agnhost `netexec` |
+//! | [`ping`] | `ping`'s ICMP datagram socket: echo requests, replies, ICMP errors |
 //! | [`phy`] | the packet queues smoltcp sees as its device |
 //!
 //! The engine driver ([`crate::NetSim`]) owns the stacks: it feeds each the packets the
@@ -14,6 +15,7 @@
 pub mod app;
 pub mod http;
 pub mod phy;
+pub mod ping;
 pub mod stack;
 
 pub use app::{ClientResult, ClientSpec, HttpAnswer, Outcome, Request, ServerSpec, Service};

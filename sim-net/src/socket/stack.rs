@@ -18,6 +18,8 @@
 //! - Servers accept any number of connections: a pool of listening sockets is refilled after
 //!   each poll, so the backlog is never the bottleneck.
 //!
+//! - `ping` runs on an ICMP datagram socket ([`crate::socket::ping`]).
+//!
 //! Simplified: TCP is smoltcp's (RTO initial and minimum 1 s — Linux's minimum is 200 ms;
 //! delayed ACK 10 ms — Linux 40 ms; no SACK, no PMTU discovery), one MTU per namespace (its
 //! largest non-loopback device's) bounds the MSS, and TIME_WAIT lasts smoltcp's 10 s.
@@ -36,8 +38,9 @@ use smoltcp::wire::{
 use crate::netns::{NetNsId, SocketProto};
 use crate::packet;
 use crate::socket::app::{ClientResult, ClientSpec, Outcome, Request, ServerSpec, Service};
-use crate::socket::http;
+use crate::socket::http::{self, RequestReader};
 use crate::socket::phy::PacketQueues;
+use crate::socket::ping::{self, Ping};
 
 /// Linux's default `net.ipv4.ip_local_port_range`.
 pub const EPHEMERAL_PORTS: (u16, u16) = (32768, 60999);
@@ -80,6 +83,8 @@ pub enum StackError {
 
 struct Server {
     spec: ServerSpec,
+    /// Uploads taken so far (netexec names each file after it).
+    uploads: u32,
     listeners: Vec<SocketHandle>,
     conns: Vec<Conn>,
     udp: Option<SocketHandle>,
@@ -88,7 +93,10 @@ struct Server {
 struct Conn {
     handle: SocketHandle,
     peer: SocketAddrV4,
+    /// Echo: bytes still to send back.
     inbuf: Vec<u8>,
+    /// netexec: the request so far.
+    request: RequestReader,
     answered: bool,
 }
 
@@ -116,6 +124,11 @@ pub struct LocalStack {
     sockets: SocketSet<'static>,
     servers: Vec<Server>,
     clients: Vec<Client>,
+    pings: Vec<Ping>,
+    /// `ping_get_port`'s rover: the last identifier handed out.
+    ping_rover: u16,
+    /// IPv4 identification of the echo requests sent.
+    ip_id: u16,
     ports: SimRng,
     /// Finished client requests, in the order they finished.
     pub results: Vec<ClientResult>,
@@ -147,6 +160,9 @@ impl LocalStack {
             sockets: SocketSet::new(Vec::new()),
             servers: Vec::new(),
             clients: Vec::new(),
+            pings: Vec::new(),
+            ping_rover: 0,
+            ip_id: 0,
             ports: SimRng::stream(seed, &format!("sim-net/ports/{name}")),
             results: Vec::new(),
         }
@@ -174,6 +190,7 @@ impl LocalStack {
         }
         let mut server = Server {
             spec,
+            uploads: 0,
             listeners: Vec::new(),
             conns: Vec::new(),
             udp: None,
@@ -229,6 +246,10 @@ impl LocalStack {
         src: Ipv4Addr,
         now: SimTime,
     ) -> Result<(), StackError> {
+        if let Request::Ping { seq, size } = spec.request {
+            self.ping(id, spec, seq, size, src, now);
+            return Ok(());
+        }
         let port = self.ephemeral_port(spec.proto)?;
         let local = SocketAddrV4::new(src, port);
         let handle = match (&spec.proto, &spec.request) {
@@ -252,8 +273,14 @@ impl LocalStack {
                 .expect("port is not 0");
                 let payload = match request {
                     Request::Send { payload } => payload.clone(),
-                    Request::Connect => Vec::new(),
+                    Request::Connect | Request::Ping { .. } => Vec::new(),
                     Request::HttpGet { path } => http::get_request(spec.dst, path),
+                    Request::Upload { bytes } => {
+                        let up = http::Upload::new(spec.dst, *bytes);
+                        let mut buf = vec![0; up.total_len() as usize];
+                        up.fill(0, &mut buf);
+                        buf
+                    }
                 };
                 let to = IpEndpoint::new(IpAddress::Ipv4(*spec.dst.ip()), spec.dst.port());
                 sock.send_slice(&payload, to)
@@ -278,6 +305,81 @@ impl LocalStack {
         Ok(())
     }
 
+    /// Opens a ping socket for one echo request; it goes out at the next poll.
+    fn ping(
+        &mut self,
+        id: u32,
+        spec: ClientSpec,
+        seq: u16,
+        size: usize,
+        src: Ipv4Addr,
+        now: SimTime,
+    ) {
+        let used: BTreeSet<u16> = self
+            .pings
+            .iter()
+            .filter(|p| !p.done)
+            .map(|p| p.ident)
+            .collect();
+        let mut ident = self.ping_rover;
+        loop {
+            ident = ident.wrapping_add(1).max(1);
+            if !used.contains(&ident) {
+                break;
+            }
+        }
+        self.ping_rover = ident;
+        let ping = Ping {
+            id,
+            deadline: now + spec.timeout,
+            spec,
+            ident,
+            seq,
+            size,
+            src,
+            started: now,
+            sent: false,
+            done: false,
+        };
+        if !ping.fits(self.queues.mtu) {
+            self.results.push(ping.result(
+                self.ns,
+                now,
+                Outcome::Unreachable { errno: "EMSGSIZE" },
+            ));
+            return;
+        }
+        self.pings.push(ping);
+    }
+
+    /// The echo requests not yet sent, as IPv4 packets.
+    fn send_pings(&mut self, now: SimTime) {
+        for p in self.pings.iter_mut().filter(|p| !p.sent) {
+            p.sent = true;
+            self.ip_id = self.ip_id.wrapping_add(1);
+            self.queues.tx.push(p.echo_request(now, self.ip_id));
+        }
+    }
+
+    /// An echo reply or an ICMP error about an echo request, for one of our pings: it ends
+    /// that ping. Anything else is not for a ping socket (false).
+    fn ping_answer(&mut self, pkt: &[u8], now: SimTime) -> bool {
+        let Some((ident, seq, outcome)) = ping::answer(pkt) else {
+            return false;
+        };
+        let Some(p) = self
+            .pings
+            .iter_mut()
+            .find(|p| !p.done && p.ident == ident && p.seq == seq)
+        else {
+            return false;
+        };
+        p.done = true;
+        let result = p.result(self.ns, now, outcome);
+        self.results.push(result);
+        true
+    }
+
     /// Records a request that failed before it had a socket (no route, no port).
     pub fn fail(&mut self, id: u32, spec: &ClientSpec, src: Ipv4Addr, now: SimTime, why: Outcome) {
         self.results.push(ClientResult {
@@ -295,6 +397,9 @@ impl LocalStack {
     /// kernel's business (`icmp_unreach` → `tcp_v4_err`/`udp_err`); everything else goes to
     /// smoltcp.
     pub fn receive(&mut self, pkt: Vec<u8>, now: SimTime) {
+        if self.ping_answer(&pkt, now) {
+            return;
+        }
         if let Some((proto, local_port, code)) = icmp_unreachable(&pkt) {
             self.icmp_error(proto, local_port, code, now);
             return;
@@ -371,6 +476,15 @@ impl LocalStack {
             }
         }
         self.iface.poll(at, &mut self.queues, &mut self.sockets);
+        self.send_pings(now);
+        for i in 0..self.pings.len() {
+            let p = &mut self.pings[i];
+            if !p.done && now >= p.deadline {
+                p.done = true;
+                let result = p.result(self.ns, now, Outcome::TimedOut);
+                self.results.push(result);
+            }
+        }
         self.reap();
         std::mem::take(&mut self.queues.tx)
     }
@@ -386,6 +500,7 @@ impl LocalStack {
             .iter()
             .filter(|c| !c.done)
             .map(|c| c.deadline)
+            .chain(self.pings.iter().filter(|p| !p.done).map(|p| p.deadline))
             .min();
         let next = match (timer, deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -476,10 +591,24 @@ impl LocalStack {
         }
         // The request goes out as the send buffer takes it. `Send` then half-closes (like
         // `nc -N`) so an echo server knows it has everything; HTTP waits for the server.
+        // An upload's bytes are generated as the buffer takes them.
+        if let Request::Upload { bytes } = c.spec.request {
+            let up = http::Upload::new(c.spec.dst, bytes);
+            if c.established && (c.sent as u64) < up.total_len() && sock.can_send() {
+                let offset = c.sent as u64;
+                c.sent += sock
+                    .send(|buf| {
+                        let n = up.fill(offset, buf);
+                        (n, n)
+                    })
+                    .unwrap_or(0);
+                progress = true;
+            }
+        }
         let request = match &c.spec.request {
             Request::HttpGet { path } => Some((http::get_request(c.spec.dst, path), false)),
             Request::Send { payload } => Some((payload.clone(), true)),
-            Request::Connect => None,
+            Request::Connect | Request::Upload { .. } | Request::Ping { .. } => None,
         };
         if let Some((bytes, half_close)) = request
             && c.established
@@ -505,10 +634,12 @@ impl LocalStack {
             // The server closed after answering.
             sock.close();
             Some(match &c.spec.request {
-                Request::HttpGet { .. } => match http::parse_response(&c.inbuf) {
-                    Ok(r) => Outcome::Http(r),
-                    Err(why) => Outcome::BadResponse(why),
-                },
+                Request::HttpGet { .. } | Request::Upload { .. } => {
+                    match http::parse_response(&c.inbuf) {
+                        Ok(r) => Outcome::Http(r),
+                        Err(why) => Outcome::BadResponse(why),
+                    }
+                }
                 _ => Outcome::Reply(std::mem::take(&mut c.inbuf)),
             })
         } else if sock.state() == tcp::State::Closed {
@@ -546,6 +677,7 @@ impl LocalStack {
             }
             closed
         });
+        self.pings.retain(|p| !p.done);
         for s in &mut self.servers {
             s.conns.retain(|c| {
                 let open = sockets.get::<tcp::Socket>(c.handle).state() != tcp::State::Closed;
@@ -587,6 +719,7 @@ fn refill_listeners(sockets: &mut SocketSet<'static>, server: &mut Server) {
             handle: h,
             peer: peer.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
             inbuf: Vec::new(),
+            request: RequestReader::default(),
             answered: false,
         });
         false
@@ -635,13 +768,9 @@ fn serve(sockets: &mut SocketSet<'static>, server: &mut Server, now: SimTime) ->
                 break;
             }
             match &server.spec.service {
-                Service::Echo => {
-                    // Echo what fits; the rest waits in our buffer for the next turn.
-                    conn.inbuf.extend_from_slice(&buf[..n]);
-                }
-                Service::NetExec { .. } | Service::Http(_) => {
-                    conn.inbuf.extend_from_slice(&buf[..n]);
-                }
+                // Echo what fits; the rest waits in our buffer for the next turn.
+                Service::Echo => conn.inbuf.extend_from_slice(&buf[..n]),
+                Service::NetExec { .. } | Service::Http(_) => conn.request.feed(&buf[..n]),
             }
             progress = true;
         }
@@ -661,15 +790,16 @@ fn serve(sockets: &mut SocketSet<'static>, server: &mut Server, now: SimTime) ->
                 }
             }
             Service::NetExec { .. } | Service::Http(_) => {
-                let answer = |buf: &[u8]| match &server.spec.service {
+                let uploads = &mut server.uploads;
+                let answer = |head: &[u8]| match &server.spec.service {
                     Service::NetExec { hostname } => {
-                        http::netexec_response(buf, hostname, conn.peer, now)
+                        http::netexec_response(head, hostname, conn.peer, now, uploads)
                     }
-                    Service::Http(a) => http::fixed_response(buf, a),
+                    Service::Http(a) => http::fixed_response(head, a),
                     Service::Echo => None,
                 };
                 if !conn.answered
-                    && let Some(resp) = answer(&conn.inbuf)
+                    && let Some(resp) = conn.request.complete().and_then(answer)
                 {
                     sock.send_slice(&resp).expect("fits an empty buffer");
                     sock.close();
