@@ -1,0 +1,20 @@
+//! # Cluster DNS
+//!
+//! A sans-IO DNS engine for the simulated cluster: the records of the Kubernetes DNS-Based
+//! Service Discovery specification (schema 1.1.0) served the way CoreDNS's `kubernetes`
+//! plugin serves them, behind a CoreDNS-style plugin chain configured by a Corefile.
+//! Wire format by hickory-proto.
+//!
+//! | module | holds |
+//! | --- | --- |
+//! | [`view`] | [`DnsView`]: the Services, endpoints, Pods and Namespaces the engine reads, built from the [`crate::Store`] |
+//! | [`kubernetes`] | the `kubernetes` plugin: records, NXDOMAIN/NODATA, SOA |
+//! | [`reply`] | [`Reply`]: one plugin's sections and flags |
+
+pub mod kubernetes;
+pub mod reply;
+pub mod view;
+
+pub use kubernetes::{KubernetesConfig, KubernetesOutcome, PodMode};
+pub use reply::Reply;
+pub use view::DnsView;
