@@ -10,6 +10,8 @@
 //! | [`view`] | [`DnsView`]: the Services, endpoints, Pods and Namespaces the engine reads, built from the [`crate::Store`] |
 //! | [`kubernetes`] | the `kubernetes` plugin: records, NXDOMAIN/NODATA, SOA |
 //! | [`reply`] | [`Reply`]: one plugin's sections and flags |
+//! | [`corefile`] | the Corefile parser, the kubeadm default Corefile, plugin setup |
+//! | [`cache`], [`hosts`], [`rewrite`], [`forward`] | the other plugins |
 
 pub mod kubernetes;
 pub mod reply;
@@ -18,3 +20,8 @@ pub mod view;
 pub use kubernetes::{KubernetesConfig, KubernetesOutcome, PodMode};
 pub use reply::Reply;
 pub use view::DnsView;
+pub mod cache;
+pub mod corefile;
+pub mod forward;
+pub mod hosts;
+pub mod rewrite;
