@@ -12,6 +12,7 @@
 //! | [`reply`] | [`Reply`]: one plugin's sections and flags |
 //! | [`corefile`] | the Corefile parser, the kubeadm default Corefile, plugin setup |
 //! | [`cache`], [`hosts`], [`rewrite`], [`forward`] | the other plugins |
+//! | [`server`] | [`DnsServer`]: sans-IO `handle(now, view, transport, bytes)` → reply / forward / drop; `resume` with the upstream's reply |
 
 pub mod kubernetes;
 pub mod reply;
@@ -19,9 +20,11 @@ pub mod view;
 
 pub use kubernetes::{KubernetesConfig, KubernetesOutcome, PodMode};
 pub use reply::Reply;
+pub use server::{DnsServer, Outcome, Transport};
 pub use view::DnsView;
 pub mod cache;
 pub mod corefile;
 pub mod forward;
 pub mod hosts;
 pub mod rewrite;
+pub mod server;
