@@ -12,6 +12,7 @@
 //! | [`reply`] | [`Reply`]: one plugin's sections and flags |
 //! | [`corefile`] | the Corefile parser, the kubeadm default Corefile, plugin setup |
 //! | [`cache`], [`hosts`], [`rewrite`], [`forward`] | the other plugins |
+//! | [`resolver`] | glibc's stub resolver as a state machine: resolv.conf, `/etc/hosts`, search/ndots, attempts × nameservers |
 //! | [`server`] | [`DnsServer`]: sans-IO `handle(now, view, transport, bytes)` → reply / forward / drop; `resume` with the upstream's reply |
 
 pub mod kubernetes;
@@ -26,5 +27,6 @@ pub mod cache;
 pub mod corefile;
 pub mod forward;
 pub mod hosts;
+pub mod resolver;
 pub mod rewrite;
 pub mod server;
