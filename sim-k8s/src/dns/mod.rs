@@ -13,6 +13,7 @@
 //! | [`corefile`] | the Corefile parser, the kubeadm default Corefile, plugin setup |
 //! | [`cache`], [`hosts`], [`rewrite`], [`forward`] | the other plugins |
 //! | [`resolver`] | glibc's stub resolver as a state machine: resolv.conf, `/etc/hosts`, search/ndots, attempts × nameservers |
+//! | [`flavour`] | [`flavour::Flavour`]: v1 skydns, v2 kube-dns + dnsmasq, v3 CoreDNS as engine configurations and lags |
 //! | [`server`] | [`DnsServer`]: sans-IO `handle(now, view, transport, bytes)` → reply / forward / drop; `resume` with the upstream's reply |
 
 pub mod kubernetes;
@@ -25,6 +26,7 @@ pub use server::{DnsServer, Outcome, Transport};
 pub use view::DnsView;
 pub mod cache;
 pub mod corefile;
+pub mod flavour;
 pub mod forward;
 pub mod hosts;
 pub mod resolver;
