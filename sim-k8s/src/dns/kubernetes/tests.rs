@@ -602,3 +602,59 @@ fn fallthrough_option() {
         KubernetesOutcome::NotMine
     );
 }
+
+/// Dual stack (spec 1.1.0 AAAA; CoreDNS): AAAA answers the IPv6 ClusterIP, `ip6.arpa` PTR
+/// names the Service, an IPv6 endpoint's generated label replaces colons with dashes.
+#[test]
+fn ipv6_records() {
+    let mut view = spec_view();
+    let mut dual = service(
+        "default",
+        "dual",
+        ServiceKind::ClusterIp(vec![
+            "10.3.0.60".parse().unwrap(),
+            "fd00::60".parse().unwrap(),
+        ]),
+        vec![],
+    );
+    dual.endpoints = vec![endpoint("fd00:10::5", None, None, true)];
+    view.services
+        .insert(("default".into(), "dual".into()), dual);
+    let config = cluster_local();
+    let a = ask(
+        &config,
+        &view,
+        "dual.default.svc.cluster.local.",
+        RecordType::AAAA,
+    );
+    assert_eq!(
+        a.answer,
+        ["dual.default.svc.cluster.local. 5 IN AAAA fd00::60"]
+    );
+    let a = ask(
+        &config,
+        &view,
+        "dual.default.svc.cluster.local.",
+        RecordType::A,
+    );
+    assert_eq!(
+        a.answer,
+        ["dual.default.svc.cluster.local. 5 IN A 10.3.0.60"]
+    );
+    let ptr = "0.6.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.";
+    let a = ask(&config, &view, ptr, RecordType::PTR);
+    assert_eq!(
+        a.answer,
+        [format!("{ptr} 5 IN PTR dual.default.svc.cluster.local.")]
+    );
+    let a = ask(
+        &config,
+        &view,
+        "fd00-10--5.dual.default.svc.cluster.local.",
+        RecordType::AAAA,
+    );
+    assert_eq!(
+        a.answer,
+        ["fd00-10--5.dual.default.svc.cluster.local. 5 IN AAAA fd00:10::5"]
+    );
+}
