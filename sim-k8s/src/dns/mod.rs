@@ -33,7 +33,7 @@
 //! `endpoint_pod_names` ([`kubernetes`]); the Corefile syntax and plugin options
 //! ([`corefile`]); `cache`, `hosts`, `rewrite name`, `forward`, `errors`, `log`; FORMERR,
 //! NOTIMP, REFUSED, EDNS0, UDP truncation ([`server`]); glibc's search, retry and failover
-//! ([`resolver`]). Left out (each module says more): NS/`ns.dns` records, AXFR, wildcards,
+//! ([`resolver`]). Left out (each module says more): AXFR, wildcards,
 //! multicluster; regex rewrites; DNSSEC; forward health checks and random upstream choice;
 //! the cache's prefetch and serve_stale; getaddrinfo's parallel A+AAAA.
 

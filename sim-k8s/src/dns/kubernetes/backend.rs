@@ -255,6 +255,48 @@ impl Backend<'_> {
         hits
     }
 
+    /// `nsAddrs`: the names and addresses of the Services whose ready endpoints hold one of
+    /// the server's own addresses (headless: each such endpoint by name); the own addresses
+    /// as `ns.dns.<zone>` when none does.
+    pub fn ns_addrs(&self, zone_text: &str) -> Vec<(Name, IpAddr)> {
+        let mut out = Vec::new();
+        for local in &self.config.local_ips {
+            for svc in self.view.services.values() {
+                let holds = |e: &&EndpointView| e.ready && e.addresses.contains(local);
+                let Some(ep) = svc.endpoints.iter().find(holds) else {
+                    continue;
+                };
+                let labels = [svc.name.as_str(), svc.namespace.as_str(), "svc"];
+                match &svc.kind {
+                    ServiceKind::Headless => {
+                        let host = self
+                            .endpoint_hostname(ep)
+                            .unwrap_or_else(|| ip_label(local));
+                        let mut named = vec![host.as_str()];
+                        named.extend(labels);
+                        out.push((self.name_hit(&named, zone_text).domain, *local));
+                    }
+                    ServiceKind::ClusterIp(ips) => {
+                        if let Some(ip) = ips.first() {
+                            out.push((self.name_hit(&labels, zone_text).domain, *ip));
+                        }
+                    }
+                    ServiceKind::ExternalName(_) => {}
+                }
+            }
+        }
+        if out.is_empty() {
+            let name = self.name_hit(&["ns", "dns"], zone_text).domain;
+            out = self
+                .config
+                .local_ips
+                .iter()
+                .map(|ip| (name.clone(), *ip))
+                .collect();
+        }
+        out
+    }
+
     fn name_hit(&self, labels: &[&str], zone_text: &str) -> Hit {
         let target = parse_fqdn(&format!("{}.{}", labels.join("."), zone_text));
         let target = target.unwrap_or_else(Name::root);

@@ -23,8 +23,10 @@
 //! quirk kept — every TXT query other than `dns-version`. A name error falls through to the
 //! next plugin when `fallthrough` covers the name.
 //!
-//! Not modelled: NS records and `ns.dns.<zone>`/apex A (they need the CoreDNS pods' own
-//! addresses), AXFR, multicluster and zonal names, `ignore empty_service`, wildcards (removed
+//! NS at the apex and `ns.dns.<zone>` A/AAAA answer with the Service fronting the server's own
+//! addresses ([`KubernetesConfig::local_ips`], CoreDNS `nsAddrs`).
+//!
+//! Not modelled: the apex A/AAAA (`apex.dns` entries), AXFR, multicluster and zonal names, `ignore empty_service`, wildcards (removed
 //! from CoreDNS in 1.9), `namespace_labels`, `labels`, the unsynced-API SERVFAIL.
 
 pub mod backend;
@@ -100,6 +102,9 @@ pub struct KubernetesConfig {
     pub fallthrough: Fallthrough,
     /// Only these namespaces are exposed (all when empty).
     pub namespaces: BTreeSet<String>,
+    /// The server's own addresses (the CoreDNS pod's IPs), for NS records and
+    /// `ns.dns.<zone>`; none by default (then NS answers are empty).
+    pub local_ips: Vec<IpAddr>,
 }
 
 impl KubernetesConfig {
@@ -112,6 +117,7 @@ impl KubernetesConfig {
             endpoint_pod_names: false,
             fallthrough: Fallthrough::Never,
             namespaces: BTreeSet::new(),
+            local_ips: Vec::new(),
         }
     }
 }
@@ -176,6 +182,11 @@ impl KubernetesConfig {
                 records
             }),
             RecordType::SOA => Ok(vec![q.soa()]),
+            RecordType::NS if qname.iter().count() == zone_labels => {
+                let (records, additional) = q.ns(qname);
+                extra = additional;
+                Ok(records)
+            }
             RecordType::MX => q.services(qname).map(|_| Vec::new()),
             _ => q.address(qname, RecordType::A, 0).map(|_| Vec::new()),
         };
@@ -203,11 +214,43 @@ impl Query<'_> {
         self.backend.config.ttl_s
     }
 
-    /// `Services`: the hits for `qname` (lowercased labels split at the zone).
+    /// `Services`: the hits for `qname` (lowercased labels split at the zone);
+    /// `ns.dns.<zone>` has the server's addresses.
     fn services(&self, qname: &Name) -> Result<Vec<Hit>, NameError> {
         let labels = lower_labels(qname);
         let base = &labels[..labels.len() - self.zone_labels.min(labels.len())];
+        if base == ["ns", "dns"] {
+            let hits = self.backend.ns_addrs(&self.zone_text).into_iter();
+            return Ok(hits
+                .map(|(domain, ip)| Hit {
+                    host: Host::Ip(ip),
+                    port: None,
+                    domain,
+                    ttl_s: self.ttl_s(),
+                })
+                .collect());
+        }
         self.backend.records(&labels, base, &self.zone_text)
+    }
+
+    /// `plugin.NS` at the apex: NS records naming the server's Service, its address in
+    /// additional.
+    fn ns(&self, qname: &Name) -> (Vec<Record>, Vec<Record>) {
+        let mut records = Vec::new();
+        let mut extra = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (name, ip) in self.backend.ns_addrs(&self.zone_text) {
+            let data = match ip {
+                IpAddr::V4(v4) => RData::A(A(v4)),
+                IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
+            };
+            extra.push(Record::from_rdata(name.clone(), self.ttl_s(), data));
+            if seen.insert(name.to_lowercase()) {
+                let ns = RData::NS(hickory_proto::rr::rdata::NS(name));
+                records.push(Record::from_rdata(qname.clone(), self.ttl_s(), ns));
+            }
+        }
+        (records, extra)
     }
 
     fn negative(&self, rcode: ResponseCode) -> KubernetesOutcome {

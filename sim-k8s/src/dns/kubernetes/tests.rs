@@ -658,3 +658,47 @@ fn ipv6_records() {
         ["fd00-10--5.dual.default.svc.cluster.local. 5 IN AAAA fd00:10::5"]
     );
 }
+
+/// CoreDNS `ns.go`: with the server's own pod IP behind `kube-dns`, NS at the apex names that
+/// Service (its ClusterIP in additional) and `ns.dns.<zone>` has its address; without a
+/// matching endpoint the own address answers as `ns.dns.<zone>`.
+#[test]
+fn ns_records() {
+    let mut view = spec_view();
+    let kube_dns = service(
+        "kube-system",
+        "kube-dns",
+        ServiceKind::ClusterIp(vec!["10.96.0.10".parse().unwrap()]),
+        vec![endpoint("10.244.0.2", None, None, true)],
+    );
+    view.services
+        .insert(("kube-system".into(), "kube-dns".into()), kube_dns);
+    let mut config = cluster_local();
+    config.local_ips = vec!["10.244.0.2".parse().unwrap()];
+    let a = ask(&config, &view, "cluster.local.", RecordType::NS);
+    assert_eq!(
+        a.answer,
+        ["cluster.local. 5 IN NS kube-dns.kube-system.svc.cluster.local."]
+    );
+    assert_eq!(
+        a.additional,
+        ["kube-dns.kube-system.svc.cluster.local. 5 IN A 10.96.0.10"]
+    );
+    let a = ask(&config, &view, "ns.dns.cluster.local.", RecordType::A);
+    assert_eq!(a.answer, ["ns.dns.cluster.local. 5 IN A 10.96.0.10"]);
+    config.local_ips = vec!["192.0.2.9".parse().unwrap()];
+    let a = ask(&config, &view, "cluster.local.", RecordType::NS);
+    assert_eq!(a.answer, ["cluster.local. 5 IN NS ns.dns.cluster.local."]);
+    assert_eq!(a.additional, ["ns.dns.cluster.local. 5 IN A 192.0.2.9"]);
+    // Not at the apex: NS is a fake A lookup (NXDOMAIN for a missing name).
+    assert_eq!(
+        ask(
+            &config,
+            &view,
+            "nosuch.default.svc.cluster.local.",
+            RecordType::NS
+        )
+        .rcode,
+        ResponseCode::NXDomain
+    );
+}
