@@ -94,6 +94,17 @@ impl Corefile {
         while p.peek().is_some() {
             server_blocks.push(p.server_block(server_blocks.is_empty())?);
         }
+        let mut served = std::collections::BTreeSet::new();
+        for key in server_blocks.iter().flat_map(|b| &b.keys) {
+            if !served.insert((key.zone.clone(), key.port)) {
+                return Err(CorefileError::syntax(
+                    key.line,
+                    key.column,
+                    "a zone and port not already served by another key",
+                    &format!("{}:{} again", key.zone, key.port),
+                ));
+            }
+        }
         if server_blocks.is_empty() {
             return Err(CorefileError::syntax(
                 1,

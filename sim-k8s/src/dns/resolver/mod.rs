@@ -163,6 +163,12 @@ impl Lookup {
         lookup.as_is_first = !name.ends_with('.')
             && name.matches('.').count() >= conf.ndots as usize
             && lookup.candidates.len() > 1;
+        if conf.nameservers.is_empty() {
+            return (
+                lookup,
+                Step::Done(LookupResult::Failed(ResolveError::TryAgain)),
+            );
+        }
         if lookup.candidates.is_empty() {
             return (
                 lookup,
