@@ -253,3 +253,32 @@ fn etc_hosts_first() {
     let (_, step) = Lookup::start(&conf, hosts, "bar.local", RecordType::AAAA, 1, 0);
     assert!(matches!(step, Step::Send(_)));
 }
+
+/// `res_search`'s order for 1–5 dots under `ndots:5` with the brief's search list: below 5
+/// dots the three domains come first and the name as is last; at 5 it is asked first.
+#[test]
+fn search_order_by_dots() {
+    let conf = ResolverConf::parse(
+        "search ns.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n",
+    );
+    let names = ["a.b", "a.b.c", "a.b.c.d", "a.b.c.d.e", "a.b.c.d.e.f"];
+    for (dots, name) in (1..=5).zip(names) {
+        let got: Vec<String> = search_candidates(&conf, name)
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let searched: Vec<String> = ["ns.svc.cluster.local", "svc.cluster.local", "cluster.local"]
+            .iter()
+            .map(|d| format!("{name}.{d}."))
+            .collect();
+        let as_is = format!("{name}.");
+        let want: Vec<String> = if dots >= 5 {
+            std::iter::once(as_is).chain(searched).collect()
+        } else {
+            searched.into_iter().chain(std::iter::once(as_is)).collect()
+        };
+        assert_eq!(got, want, "{dots} dots");
+    }
+    assert_eq!(search_candidates(&conf, "a.b.").len(), 1);
+    assert!(search_candidates(&conf, "").is_empty());
+}
