@@ -12,6 +12,7 @@
 //! | [`selector`] | label selectors: `LabelSelector`, Service selectors, the `-l` string form |
 //! | [`store`] | [`Store`]: objects with resourceVersions, create/update/delete, watches delivered with a lag |
 //! | [`controller`] | pod readiness, the Endpoints and EndpointSlice controllers, node IPAM |
+//! | [`dns`] | cluster DNS: the Kubernetes DNS specification's records, a CoreDNS-style plugin chain from a Corefile, a sans-IO server and stub resolver |
 //! | [`kubelet`] | `/etc/hosts` and `resolv.conf` as kubelet writes them; the pod sandbox |
 //! | [`cni`] | CNI configs and plugins (bridge, host-local, loopback, portmap, bandwidth), kubenet's config |
 //! | [`ipam`] | host-local's address allocator |
@@ -21,6 +22,7 @@ pub mod cluster;
 pub mod cni;
 pub mod config;
 pub mod controller;
+pub mod dns;
 pub mod ipam;
 pub mod kubelet;
 pub mod manifest;
