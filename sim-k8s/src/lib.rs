@@ -15,6 +15,7 @@
 //! | [`kubelet`] | `/etc/hosts` and `resolv.conf` as kubelet writes them; the pod sandbox |
 //! | [`cni`] | CNI configs and plugins (bridge, host-local, loopback, portmap, bandwidth), kubenet's config |
 //! | [`ipam`] | host-local's address allocator |
+//! | [`policy`] | NetworkPolicy: the declarative oracle, the per-node iptables+ipset agent, truth tables |
 
 pub mod cluster;
 pub mod cni;
@@ -24,6 +25,7 @@ pub mod ipam;
 pub mod kubelet;
 pub mod manifest;
 pub mod object;
+pub mod policy;
 pub mod selector;
 pub mod store;
 

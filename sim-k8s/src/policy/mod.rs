@@ -1,0 +1,71 @@
+//! # NetworkPolicy — the oracle, the per-node agent, truth tables
+//!
+//! `networking.k8s.io/v1` NetworkPolicy (Kubernetes 1.35, k8s-openapi types) in two
+//! independent forms that property tests hold equal:
+//!
+//! | module | holds |
+//! | --- | --- |
+//! | [`spec`] | [`Policy`]: a NetworkPolicy defaulted and validated as the API server stores it |
+//! | [`view`] | [`PolicyView`]: namespaces, pods, nodes and policies, built from the store |
+//! | [`evaluate`](mod@evaluate) | the oracle: [`evaluate()`] a [`Flow`] to a [`Verdict`] with reasons for both directions |
+//! | [`chain_name`] | the agent's hashed chain and ipset names |
+//! | [`render`] | the agent: a node's filter-table `iptables-restore` text and `ipset restore` text |
+//! | [`matrix`](mod@matrix) | truth tables over equivalence classes of pods, in the upstream e2e grid and as JSON |
+//! | [`error`] | [`PolicyError`] |
+//!
+//! ## Semantics (kubernetes.io "Network Policies"; the API reference of `NetworkPolicySpec`)
+//! - A pod is isolated for a direction once a policy of its namespace selects it whose
+//!   `policyTypes` has that direction; the allowed traffic is then the union of those
+//!   policies' rules. `policyTypes` defaults to `[Ingress]`, plus `Egress` when the policy
+//!   has a non-empty `egress` (`SetDefaults_NetworkPolicy`).
+//! - A flow is allowed iff the source's egress allows it AND the destination's ingress does.
+//!   Replies of an allowed connection always pass (the agent accepts conntrack
+//!   ESTABLISHED/RELATED first).
+//! - A rule matches when one of its peers AND one of its ports match; missing or empty
+//!   `from`/`to` means every peer (cluster-external addresses too), missing or empty `ports`
+//!   every port. `ingress: [{}]` allows everything; `ingress: []` or no `ingress` denies all.
+//! - Peers: `podSelector` alone picks pods of the policy's namespace; `namespaceSelector`
+//!   alone every pod of the selected namespaces; both in one peer the AND; separate peers OR.
+//! - Ports: protocol TCP (default), UDP or SCTP; a number, a range up to `endPort`, or a name
+//!   resolved against the *destination* pod's container ports of that protocol (in both
+//!   directions), so a named port only ever matches traffic to pods.
+//!
+//! ## Decisions where upstream leaves room (each cited where it is made)
+//! - **ipBlock matches pod addresses too.** The docs say ipBlocks "should be cluster-external"
+//!   but the e2e suite (`test/e2e/network/netpol/network_policy.go`: "should allow egress
+//!   access to server in CIDR block", "should enforce except clause while egress access to
+//!   server in CIDR block") builds ipBlocks from pod IPs and expects them to work, so any
+//!   address an ipBlock covers matches, pod or not.
+//! - **The pod's own node always gets in.** The API reference of `NetworkPolicySpec.ingress`:
+//!   traffic is allowed "if the traffic source is the pod's local node"; the docs list "the
+//!   ability to ... block access from their resident node" as impossible. Egress to the
+//!   node is policed like any other destination (an ipBlock must allow the node address).
+//!   Other nodes are plain addresses.
+//! - **hostNetwork pods are node traffic**, the second behaviour the docs allow: selectors
+//!   never pick them, policies never isolate them, their traffic is their node's (an ipBlock
+//!   with the node address matches it; from their own node it always gets in).
+//! - **A pod talking to itself** never leaves its network namespace: not policed.
+//!
+//! ## Simplified or left out
+//! IPv4 only (IPv6 ipBlocks match nothing). Pods that finished are left out; pods without an
+//! address match no ipBlock. No AdminNetworkPolicy. The agent renders the whole ruleset of a
+//! node from the view (a full sync, as kube-router does on every change); wiring it to
+//! watches with a lag is the cluster's job.
+
+pub mod chain_name;
+pub mod error;
+pub mod evaluate;
+pub mod matrix;
+pub mod render;
+pub mod spec;
+pub mod view;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::PolicyError;
+pub use evaluate::{Allow, Direction, DirectionVerdict, Endpoint, Flow, Verdict, evaluate};
+pub use matrix::{Matrix, matrix};
+pub use render::{NodeRules, render_node};
+pub use spec::{Policy, Protocol};
+pub use view::{PodInfo, PolicyView};
