@@ -1,0 +1,648 @@
+//! NetworkPolicy in the dataplane: the agent's rules rendered for every node of a kubenet
+//! cluster and loaded into its netfilter, then real packets — a TCP SYN or a UDP datagram
+//! walked from one pod's namespace, and the reply walked back — compared with the oracle.
+//!
+//! The main property: for random namespaces, pods (labels, container ports, nodes) and
+//! policies, on every ordered pair of pods and a few ports, the oracle's verdict is the
+//! dataplane's, and every allowed connection's reply comes back.
+
+use std::net::Ipv4Addr;
+
+use k8s_openapi::api::core::v1::{Container, ContainerPort, Namespace, Pod, PodSpec};
+use k8s_openapi::api::networking::v1::{
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector, LabelSelectorRequirement, ObjectMeta,
+};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use proptest::prelude::*;
+use sim_core::SimTime;
+use sim_k8s::cluster::{Cluster, ClusterConfig};
+use sim_k8s::object::Object;
+use sim_k8s::policy::{Endpoint, Flow, PolicyView, Protocol, evaluate, render_node};
+use sim_net::packet::{self, TCP_ACK, TCP_SYN};
+use sim_net::{DropReason, SocketProto, Verdict};
+
+/// An IPv4 packet around `l4` (sim-net's builder wants smoltcp's protocol type, which this
+/// crate does not depend on): version 4, IHL 5, DF, TTL 64, header checksum.
+fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4: &[u8]) -> Vec<u8> {
+    let len = (20 + l4.len()) as u16;
+    let mut h = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0];
+    h[2..4].copy_from_slice(&len.to_be_bytes());
+    h.extend_from_slice(&src.octets());
+    h.extend_from_slice(&dst.octets());
+    let sum: u32 = h
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    let folded = (sum & 0xffff) + (sum >> 16);
+    let csum = !(((folded & 0xffff) + (folded >> 16)) as u16);
+    h[10..12].copy_from_slice(&csum.to_be_bytes());
+    h.extend_from_slice(l4);
+    h
+}
+
+/// What the dataplane did with a connection attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    /// Delivered, and the reply came back.
+    Allowed,
+    /// Dropped by a filter rule (the hop's note names it).
+    Denied(String),
+}
+
+/// Sends `from` → `to` on `port`/`protocol` from source port `sport`; if delivered, sends the
+/// reply (SYN-ACK, or a datagram back) and requires it to arrive.
+fn probe(
+    c: &mut Cluster,
+    from: &str,
+    to: &str,
+    port: u16,
+    protocol: Protocol,
+    sport: u16,
+) -> Outcome {
+    let (src, dst) = (c.pods[from].clone(), c.pods[to].clone());
+    let (s_ns, d_ns) = (src.sandbox.netns, dst.sandbox.netns);
+    let (first, reply, sock) = match protocol {
+        Protocol::Tcp => (
+            ipv4(
+                src.ip,
+                dst.ip,
+                6,
+                &packet::tcp(src.ip, sport, dst.ip, port, 1000, 0, TCP_SYN, 64240),
+            ),
+            ipv4(
+                dst.ip,
+                src.ip,
+                6,
+                &packet::tcp(
+                    dst.ip,
+                    port,
+                    src.ip,
+                    sport,
+                    7000,
+                    1001,
+                    TCP_SYN | TCP_ACK,
+                    64240,
+                ),
+            ),
+            SocketProto::Tcp,
+        ),
+        Protocol::Udp => (
+            ipv4(
+                src.ip,
+                dst.ip,
+                17,
+                &packet::udp(src.ip, sport, dst.ip, port, b"q"),
+            ),
+            ipv4(
+                dst.ip,
+                src.ip,
+                17,
+                &packet::udp(dst.ip, port, src.ip, sport, b"r"),
+            ),
+            SocketProto::Udp,
+        ),
+        Protocol::Sctp => unreachable!("probes are TCP or UDP"),
+    };
+    c.net.listen(d_ns, sock, port);
+    c.net.listen(s_ns, sock, sport);
+    let w = c.net.walk_output(SimTime::ZERO, s_ns, first);
+    match w.fate() {
+        Some(Verdict::Deliver) => {}
+        Some(Verdict::Drop(DropReason::Filtered)) => {
+            let note = w
+                .hops
+                .iter()
+                .rev()
+                .find(|h| h.verdict.is_final())
+                .map(|h| h.note.clone());
+            return Outcome::Denied(note.unwrap_or_default());
+        }
+        other => panic!(
+            "{from} -> {to} {protocol}/{port}: {other:?}\n{}",
+            w.render()
+        ),
+    }
+    let back = c.net.walk_output(SimTime::ZERO, d_ns, reply);
+    assert_eq!(
+        back.fate(),
+        Some(Verdict::Deliver),
+        "the reply {to} -> {from} must come back\n{}",
+        back.render()
+    );
+    Outcome::Allowed
+}
+
+/// Renders and loads the agent's rules on every node.
+fn enforce(c: &mut Cluster) -> PolicyView {
+    let view = PolicyView::from_store(&c.store).unwrap();
+    let nodes: Vec<(String, sim_net::NetNsId)> =
+        c.nodes.iter().map(|(n, r)| (n.clone(), r.netns)).collect();
+    for (name, ns) in nodes {
+        let rules = render_node(&view, &name).unwrap();
+        rules
+            .load(&mut c.net.netns_mut(ns).netfilter)
+            .unwrap_or_else(|e| panic!("{e}\n{}\n{}", rules.ipsets, rules.filter));
+    }
+    view
+}
+
+fn oracle(view: &PolicyView, from: &str, to: &str, port: u16, protocol: Protocol) -> bool {
+    evaluate(
+        view,
+        &Flow {
+            from: Endpoint::Pod(from.into()),
+            to: Endpoint::Pod(to.into()),
+            port,
+            protocol,
+        },
+    )
+    .unwrap()
+    .allowed
+}
+
+fn meta(ns: Option<&str>, name: &str, labels: &[(&str, &str)]) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: ns.map(Into::into),
+        labels: Some(
+            labels
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+fn pod(
+    ns: &str,
+    name: &str,
+    labels: &[(&str, &str)],
+    node: &str,
+    ports: &[(&str, i32, &str)],
+) -> Object {
+    Object::Pod(Pod {
+        metadata: meta(Some(ns), name, labels),
+        spec: Some(PodSpec {
+            node_name: Some(node.into()),
+            containers: vec![Container {
+                name: "c".into(),
+                image: Some("agnhost".into()),
+                ports: Some(
+                    ports
+                        .iter()
+                        .map(|(n, p, proto)| ContainerPort {
+                            name: Some((*n).into()),
+                            container_port: *p,
+                            protocol: Some((*proto).into()),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+fn namespace(name: &str, labels: &[(&str, &str)]) -> Object {
+    Object::Namespace(Namespace {
+        metadata: meta(None, name, labels),
+        ..Default::default()
+    })
+}
+
+fn netpol(ns: &str, name: &str, spec: NetworkPolicySpec) -> Object {
+    Object::NetworkPolicy(NetworkPolicy {
+        metadata: meta(Some(ns), name, &[]),
+        spec: Some(spec),
+    })
+}
+
+fn match_labels(pairs: &[(&str, &str)]) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+/// The paths a policy must cover: same node (bridged, br_netfilter's FORWARD), other node
+/// (routed through both nodes' FORWARD), node to pod (OUTPUT), replies through conntrack.
+#[test]
+fn the_agent_enforces_on_bridged_and_routed_paths_and_replies_pass() {
+    let objects = [
+        namespace("shop", &[("team", "shop")]),
+        namespace("ops", &[("team", "ops")]),
+        pod(
+            "shop",
+            "db",
+            &[("app", "db")],
+            "node-1",
+            &[("pg", 5432, "TCP")],
+        ),
+        pod(
+            "shop",
+            "web",
+            &[("app", "web")],
+            "node-1",
+            &[("http", 80, "TCP")],
+        ),
+        pod(
+            "shop",
+            "web2",
+            &[("app", "web")],
+            "node-2",
+            &[("http", 8080, "TCP")],
+        ),
+        pod("ops", "probe", &[("app", "probe")], "node-2", &[]),
+        netpol(
+            "shop",
+            "db-from-web",
+            NetworkPolicySpec {
+                pod_selector: Some(match_labels(&[("app", "db")])),
+                ingress: Some(vec![NetworkPolicyIngressRule {
+                    from: Some(vec![NetworkPolicyPeer {
+                        pod_selector: Some(match_labels(&[("app", "web")])),
+                        ..Default::default()
+                    }]),
+                    ports: Some(vec![NetworkPolicyPort {
+                        port: Some(IntOrString::String("pg".into())),
+                        ..Default::default()
+                    }]),
+                }]),
+                ..Default::default()
+            },
+        ),
+        netpol(
+            "shop",
+            "web-egress",
+            NetworkPolicySpec {
+                pod_selector: Some(match_labels(&[("app", "web")])),
+                policy_types: Some(vec!["Egress".into()]),
+                egress: Some(vec![NetworkPolicyEgressRule {
+                    to: Some(vec![NetworkPolicyPeer {
+                        namespace_selector: Some(match_labels(&[("team", "shop")])),
+                        ..Default::default()
+                    }]),
+                    ports: None,
+                }]),
+                ..Default::default()
+            },
+        ),
+    ];
+    let mut c = Cluster::build(objects.iter(), ClusterConfig::default()).unwrap();
+    let view = enforce(&mut c);
+    let save = c
+        .net
+        .netns(c.nodes["node-1"].netns)
+        .netfilter
+        .ruleset
+        .save();
+    assert!(save.contains("-A FORWARD -m comment --comment \"kube-router netpol - network policy chain\" -j KUBE-ROUTER-FORWARD"), "{save}");
+    assert!(save.contains("--physdev-is-bridged"), "{save}");
+    let mut sport = 40000;
+    // `want`: allowed, or the pod whose firewall chain drops it ("egress"/"ingress", pod).
+    let mut check =
+        |c: &mut Cluster, from: &str, to: &str, port: u16, want: Option<(&str, &str)>| {
+            sport += 1;
+            assert_eq!(
+                oracle(&view, from, to, port, Protocol::Tcp),
+                want.is_none(),
+                "oracle {from} -> {to}:{port}"
+            );
+            let got = probe(c, from, to, port, Protocol::Tcp, sport);
+            match (want, got) {
+                (None, Outcome::Allowed) => {}
+                (Some((dir, pod)), Outcome::Denied(note)) => {
+                    let (ns, name) = pod.split_once('/').unwrap();
+                    let to_from = if dir == "ingress" {
+                        "destined to"
+                    } else {
+                        "from"
+                    };
+                    let want = format!(
+                        "rule to DROP {dir} traffic {to_from} POD name: {name} namespace: {ns}"
+                    );
+                    assert!(note.contains(&want), "{from} -> {to}:{port}: {note}");
+                }
+                (want, got) => panic!("dataplane {from} -> {to}:{port}: {got:?}, want {want:?}"),
+            }
+        };
+    // Same node, bridged: web → db on the named port pg (5432) only.
+    check(&mut c, "shop/web", "shop/db", 5432, None);
+    check(
+        &mut c,
+        "shop/web",
+        "shop/db",
+        80,
+        Some(("ingress", "shop/db")),
+    );
+    // Other node, routed: web2 → db; probe (ops) → db denied by db's ingress.
+    check(&mut c, "shop/web2", "shop/db", 5432, None);
+    check(
+        &mut c,
+        "ops/probe",
+        "shop/db",
+        5432,
+        Some(("ingress", "shop/db")),
+    );
+    // web's egress: only to namespaces labelled team=shop.
+    check(
+        &mut c,
+        "shop/web",
+        "ops/probe",
+        80,
+        Some(("egress", "shop/web")),
+    );
+    check(&mut c, "shop/web2", "shop/web", 80, None);
+    // Unisolated both ways.
+    check(&mut c, "ops/probe", "shop/web", 80, None);
+    // The node itself reaches db (its own node), on any port.
+    let node1 = c.nodes["node-1"].clone();
+    let db = c.pods["shop/db"].clone();
+    c.net.listen(db.sandbox.netns, SocketProto::Tcp, 9999);
+    c.net.listen(node1.netns, SocketProto::Tcp, 45000);
+    let src = Ipv4Addr::new(10, 244, 0, 1);
+    assert!(c.net.is_local(node1.netns, src), "cbr0's address on node-1");
+    let syn = ipv4(
+        src,
+        db.ip,
+        6,
+        &packet::tcp(src, 45000, db.ip, 9999, 1, 0, TCP_SYN, 64240),
+    );
+    let w = c.net.walk_output(SimTime::ZERO, node1.netns, syn);
+    assert_eq!(w.fate(), Some(Verdict::Deliver), "{}", w.render());
+}
+
+// ---- the main property -------------------------------------------------------------------
+
+const NAMESPACES: [&str; 3] = ["n0", "n1", "n2"];
+
+fn label_selector() -> impl Strategy<Value = LabelSelector> {
+    let expr = |key: &str, op: &str, values: &[&str]| LabelSelector {
+        match_expressions: Some(vec![LabelSelectorRequirement {
+            key: key.into(),
+            operator: op.into(),
+            values: (!values.is_empty()).then(|| values.iter().map(|v| (*v).into()).collect()),
+        }]),
+        ..Default::default()
+    };
+    prop_oneof![
+        Just(LabelSelector::default()),
+        Just(match_labels(&[("app", "web")])),
+        Just(match_labels(&[("app", "db")])),
+        Just(expr("tier", "In", &["front"])),
+        Just(expr("app", "NotIn", &["web"])),
+        Just(expr("tier", "Exists", &[])),
+        Just(expr("app", "DoesNotExist", &[])),
+    ]
+}
+
+fn namespace_selector() -> impl Strategy<Value = LabelSelector> {
+    prop_oneof![
+        Just(LabelSelector::default()),
+        Just(match_labels(&[("team", "red")])),
+        Just(LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "env".into(),
+                operator: "Exists".into(),
+                values: None,
+            }]),
+            ..Default::default()
+        }),
+    ]
+}
+
+fn ip_block(cidr: &str, except: &[&str]) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        ip_block: Some(IPBlock {
+            cidr: cidr.into(),
+            except: (!except.is_empty()).then(|| except.iter().map(|e| (*e).into()).collect()),
+        }),
+        ..Default::default()
+    }
+}
+
+fn peer() -> impl Strategy<Value = NetworkPolicyPeer> {
+    prop_oneof![
+        label_selector().prop_map(|p| NetworkPolicyPeer {
+            pod_selector: Some(p),
+            ..Default::default()
+        }),
+        namespace_selector().prop_map(|n| NetworkPolicyPeer {
+            namespace_selector: Some(n),
+            ..Default::default()
+        }),
+        (label_selector(), namespace_selector()).prop_map(|(p, n)| NetworkPolicyPeer {
+            pod_selector: Some(p),
+            namespace_selector: Some(n),
+            ..Default::default()
+        }),
+        // Node podCIDRs are 10.244.0.0/24, .1.0/24, .2.0/24; pods get .2 upwards.
+        Just(ip_block("10.244.0.0/16", &["10.244.1.0/24"])),
+        Just(ip_block("10.244.2.0/24", &[])),
+        Just(ip_block("0.0.0.0/0", &["10.244.0.0/24", "10.244.2.3/32"])),
+        Just(ip_block("10.244.1.2/31", &[])),
+    ]
+}
+
+fn port() -> impl Strategy<Value = NetworkPolicyPort> {
+    let p = |proto: &str, port: Option<IntOrString>, end: Option<i32>| NetworkPolicyPort {
+        protocol: Some(proto.into()),
+        port,
+        end_port: end,
+    };
+    prop_oneof![
+        Just(p("TCP", Some(IntOrString::Int(80)), None)),
+        Just(p("TCP", Some(IntOrString::Int(8080)), None)),
+        Just(p("TCP", Some(IntOrString::Int(79)), Some(81))),
+        Just(p("UDP", Some(IntOrString::Int(53)), None)),
+        Just(p("TCP", Some(IntOrString::String("http".into())), None)),
+        Just(p("UDP", Some(IntOrString::String("dns".into())), None)),
+        Just(p("UDP", Some(IntOrString::String("http".into())), None)),
+        Just(p("UDP", None, None)),
+        // No protocol: the API default, TCP.
+        Just(NetworkPolicyPort {
+            port: Some(IntOrString::Int(81)),
+            ..Default::default()
+        }),
+    ]
+}
+
+type RuleParts = (
+    Option<Vec<NetworkPolicyPeer>>,
+    Option<Vec<NetworkPolicyPort>>,
+);
+
+fn rule() -> impl Strategy<Value = RuleParts> {
+    (
+        proptest::option::of(proptest::collection::vec(peer(), 0..=2)),
+        proptest::option::of(proptest::collection::vec(port(), 0..=2)),
+    )
+}
+
+fn policy_spec() -> impl Strategy<Value = (usize, NetworkPolicySpec)> {
+    let types = prop_oneof![
+        Just(None),
+        Just(Some(vec!["Ingress".to_string()])),
+        Just(Some(vec!["Egress".to_string()])),
+        Just(Some(vec!["Ingress".to_string(), "Egress".to_string()])),
+    ];
+    (
+        0..NAMESPACES.len(),
+        proptest::option::of(label_selector()),
+        types,
+        proptest::option::of(proptest::collection::vec(rule(), 0..=2)),
+        proptest::option::of(proptest::collection::vec(rule(), 0..=2)),
+    )
+        .prop_map(|(ns, sel, types, ingress, egress)| {
+            let spec = NetworkPolicySpec {
+                pod_selector: sel,
+                policy_types: types,
+                ingress: ingress.map(|rs| {
+                    rs.into_iter()
+                        .map(|(from, ports)| NetworkPolicyIngressRule { from, ports })
+                        .collect()
+                }),
+                egress: egress.map(|rs| {
+                    rs.into_iter()
+                        .map(|(to, ports)| NetworkPolicyEgressRule { to, ports })
+                        .collect()
+                }),
+            };
+            (ns, spec)
+        })
+}
+
+#[derive(Debug, Clone)]
+struct PodGen {
+    ns: usize,
+    app: Option<&'static str>,
+    tier: Option<&'static str>,
+    node: usize,
+    http: Option<i32>,
+    dns: bool,
+}
+
+fn pod_gen() -> impl Strategy<Value = PodGen> {
+    (
+        0..NAMESPACES.len(),
+        proptest::option::of(prop_oneof![Just("web"), Just("db")]),
+        proptest::option::of(prop_oneof![Just("front"), Just("back")]),
+        1..=3usize,
+        proptest::option::of(prop_oneof![Just(80), Just(8080)]),
+        any::<bool>(),
+    )
+        .prop_map(|(ns, app, tier, node, http, dns)| PodGen {
+            ns,
+            app,
+            tier,
+            node,
+            http,
+            dns,
+        })
+}
+
+fn objects(
+    ns_labels: &[(bool, bool)],
+    pods: &[PodGen],
+    policies: &[(usize, NetworkPolicySpec)],
+) -> Vec<Object> {
+    let mut out = Vec::new();
+    for (i, (red, env)) in ns_labels.iter().enumerate() {
+        let mut labels = vec![("team", if *red { "red" } else { "blue" })];
+        if *env {
+            labels.push(("env", "prod"));
+        }
+        out.push(namespace(NAMESPACES[i], &labels));
+    }
+    for (i, p) in pods.iter().enumerate() {
+        let mut labels = Vec::new();
+        if let Some(a) = p.app {
+            labels.push(("app", a));
+        }
+        if let Some(t) = p.tier {
+            labels.push(("tier", t));
+        }
+        let mut ports = Vec::new();
+        if let Some(h) = p.http {
+            ports.push(("http", h, "TCP"));
+        }
+        if p.dns {
+            ports.push(("dns", 53, "UDP"));
+        }
+        out.push(pod(
+            NAMESPACES[p.ns],
+            &format!("p{i}"),
+            &labels,
+            &format!("node-{}", p.node),
+            &ports,
+        ));
+    }
+    for (i, (ns, spec)) in policies.iter().enumerate() {
+        out.push(netpol(NAMESPACES[*ns], &format!("np{i}"), spec.clone()));
+    }
+    out
+}
+
+const PROBES: [(u16, Protocol); 4] = [
+    (80, Protocol::Tcp),
+    (8080, Protocol::Tcp),
+    (81, Protocol::Tcp),
+    (53, Protocol::Udp),
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// The oracle's verdict equals the dataplane's on every ordered pair of pods and two
+    /// probe ports, and allowed connections' replies come back (checked inside `probe`).
+    #[test]
+    fn oracle_equals_dataplane(
+        ns_labels in proptest::collection::vec((any::<bool>(), any::<bool>()), 3),
+        pods in proptest::collection::vec(pod_gen(), 2..=6),
+        policies in proptest::collection::vec(policy_spec(), 0..=3),
+        probes in proptest::sample::subsequence(PROBES.to_vec(), 2),
+    ) {
+        let objects = objects(&ns_labels, &pods, &policies);
+        let mut c = Cluster::build(objects.iter(), ClusterConfig::default()).unwrap();
+        let view = enforce(&mut c);
+        let keys: Vec<String> = c.pods.keys().cloned().collect();
+        let mut sport = 40000;
+        for (port, protocol) in probes {
+            for from in &keys {
+                for to in &keys {
+                    if from == to {
+                        continue;
+                    }
+                    sport += 1;
+                    let want = oracle(&view, from, to, port, protocol);
+                    let got = probe(&mut c, from, to, port, protocol, sport);
+                    prop_assert_eq!(
+                        got == Outcome::Allowed,
+                        want,
+                        "{} -> {} {}/{}: dataplane {:?}\n{}",
+                        from, to, protocol, port, got,
+                        evaluate(&view, &Flow {
+                            from: Endpoint::Pod(from.clone()),
+                            to: Endpoint::Pod(to.clone()),
+                            port,
+                            protocol,
+                        }).unwrap()
+                    );
+                }
+            }
+        }
+    }
+}
