@@ -486,3 +486,81 @@ impl NodeRules {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{LoadOptions, load_str};
+
+    /// The docs' example policy (`test-network-policy`: role=db, from 172.17.0.0/16 except
+    /// 172.17.1.0/24, project=myproject, role=frontend on TCP 6379; egress to 10.0.0.0/24 on
+    /// TCP 5978), a db pod on node-1 and a frontend elsewhere.
+    const EXAMPLE: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: myproject, labels: {project: myproject}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db, namespace: default, labels: {role: db}}
+spec: {nodeName: node-1, containers: [{name: redis, image: redis, ports: [{name: redis, containerPort: 6379}]}]}
+status: {podIP: 10.244.0.5}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: frontend, namespace: default, labels: {role: frontend}}
+spec: {nodeName: node-2, containers: [{name: web, image: web}]}
+status: {podIP: 10.244.1.7}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: tool, namespace: myproject}
+spec: {nodeName: node-2, containers: [{name: t, image: t}]}
+status: {podIP: 10.244.1.8}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: test-network-policy, namespace: default}
+spec:
+  podSelector: {matchLabels: {role: db}}
+  policyTypes: [Ingress, Egress]
+  ingress:
+  - from:
+    - ipBlock: {cidr: 172.17.0.0/16, except: [172.17.1.0/24]}
+    - namespaceSelector: {matchLabels: {project: myproject}}
+    - podSelector: {matchLabels: {role: frontend}}
+    ports: [{protocol: TCP, port: 6379}]
+  egress:
+  - to: [{ipBlock: {cidr: 10.0.0.0/24}}]
+    ports: [{protocol: TCP, port: 5978}]
+"#;
+
+    fn view() -> PolicyView {
+        let m = load_str("example.yaml", EXAMPLE, &LoadOptions::default()).unwrap();
+        PolicyView::from_objects(m.objects()).unwrap()
+    }
+
+    #[test]
+    fn docs_example_on_the_db_node() {
+        let rules = render_node(&view(), "node-1").unwrap();
+        insta::assert_snapshot!(format!("{}\n{}", rules.filter, rules.ipsets));
+        // It loads through sim-net's parsers.
+        let mut nf = Netfilter::default();
+        rules.load(&mut nf).unwrap();
+        assert_eq!(nf.ipsets.iter().count(), 4);
+    }
+
+    #[test]
+    fn nodes_without_isolated_pods_get_empty_chains() {
+        let rules = render_node(&view(), "node-2").unwrap();
+        assert!(rules.chains.is_empty() && rules.sets.is_empty());
+        assert_eq!(
+            rules.filter,
+            "*filter\n:KUBE-ROUTER-INPUT - [0:0]\n:KUBE-ROUTER-FORWARD - [0:0]\n:KUBE-ROUTER-OUTPUT - [0:0]\nCOMMIT\n"
+        );
+        assert_eq!(
+            render_node(&view(), "node-9").unwrap_err(),
+            PolicyError::UnknownNode("node-9".into())
+        );
+    }
+}
