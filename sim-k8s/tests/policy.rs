@@ -53,8 +53,9 @@ enum Outcome {
     Denied(String),
 }
 
-/// Sends `from` → `to` on `port`/`protocol` from source port `sport`; if delivered, sends the
-/// reply (SYN-ACK, or a datagram back) and requires it to arrive.
+/// Sends `from` → `to` on `port`/`protocol` from source port `sport`; if delivered, answers
+/// the packet as the server saw it (a SYN-ACK, or a datagram back, to whatever source NAT
+/// left on it) and requires the answer to reach `from`.
 fn probe(
     c: &mut Cluster,
     from: &str,
@@ -65,28 +66,13 @@ fn probe(
 ) -> Outcome {
     let (src, dst) = (c.pods[from].clone(), c.pods[to].clone());
     let (s_ns, d_ns) = (src.sandbox.netns, dst.sandbox.netns);
-    let (first, reply, sock) = match protocol {
+    let (first, sock) = match protocol {
         Protocol::Tcp => (
             ipv4(
                 src.ip,
                 dst.ip,
                 6,
                 &packet::tcp(src.ip, sport, dst.ip, port, 1000, 0, TCP_SYN, 64240),
-            ),
-            ipv4(
-                dst.ip,
-                src.ip,
-                6,
-                &packet::tcp(
-                    dst.ip,
-                    port,
-                    src.ip,
-                    sport,
-                    7000,
-                    1001,
-                    TCP_SYN | TCP_ACK,
-                    64240,
-                ),
             ),
             SocketProto::Tcp,
         ),
@@ -96,12 +82,6 @@ fn probe(
                 dst.ip,
                 17,
                 &packet::udp(src.ip, sport, dst.ip, port, b"q"),
-            ),
-            ipv4(
-                dst.ip,
-                src.ip,
-                17,
-                &packet::udp(dst.ip, port, src.ip, sport, b"r"),
             ),
             SocketProto::Udp,
         ),
@@ -126,11 +106,46 @@ fn probe(
             w.render()
         ),
     }
+    let seen = w
+        .delivered
+        .iter()
+        .find(|d| d.tag == 0 && d.ns == d_ns)
+        .expect("delivered to the destination");
+    let s = packet::parse_ipv4(&seen.packet).expect("a valid packet");
+    let (peer_port, my_port) = s.ports.expect("ports");
+    let reply = match protocol {
+        Protocol::Tcp => ipv4(
+            s.dst,
+            s.src,
+            6,
+            &packet::tcp(
+                s.dst,
+                my_port,
+                s.src,
+                peer_port,
+                7000,
+                1001,
+                TCP_SYN | TCP_ACK,
+                64240,
+            ),
+        ),
+        _ => ipv4(
+            s.dst,
+            s.src,
+            17,
+            &packet::udp(s.dst, my_port, s.src, peer_port, b"r"),
+        ),
+    };
     let back = c.net.walk_output(SimTime::ZERO, d_ns, reply);
     assert_eq!(
         back.fate(),
         Some(Verdict::Deliver),
         "the reply {to} -> {from} must come back\n{}",
+        back.render()
+    );
+    assert!(
+        back.delivered.iter().any(|d| d.tag == 0 && d.ns == s_ns),
+        "the reply reaches {from}\n{}",
         back.render()
     );
     Outcome::Allowed
@@ -185,10 +200,22 @@ fn pod(
     node: &str,
     ports: &[(&str, i32, &str)],
 ) -> Object {
+    host_pod(ns, name, labels, node, ports, false)
+}
+
+fn host_pod(
+    ns: &str,
+    name: &str,
+    labels: &[(&str, &str)],
+    node: &str,
+    ports: &[(&str, i32, &str)],
+    host_network: bool,
+) -> Object {
     Object::Pod(Pod {
         metadata: meta(Some(ns), name, labels),
         spec: Some(PodSpec {
             node_name: Some(node.into()),
+            host_network: Some(host_network),
             containers: vec![Container {
                 name: "c".into(),
                 image: Some("agnhost".into()),
@@ -454,6 +481,9 @@ fn peer() -> impl Strategy<Value = NetworkPolicyPeer> {
         Just(ip_block("10.244.2.0/24", &[])),
         Just(ip_block("0.0.0.0/0", &["10.244.0.0/24", "10.244.2.3/32"])),
         Just(ip_block("10.244.1.2/31", &[])),
+        // The nodes (hostNetwork pods' traffic): 172.18.0.10 is node-1.
+        Just(ip_block("172.18.0.0/16", &["172.18.0.10/32"])),
+        Just(ip_block("172.18.0.10/32", &[])),
     ]
 }
 
@@ -533,6 +563,7 @@ struct PodGen {
     node: usize,
     http: Option<i32>,
     dns: bool,
+    host_network: bool,
 }
 
 fn pod_gen() -> impl Strategy<Value = PodGen> {
@@ -543,14 +574,16 @@ fn pod_gen() -> impl Strategy<Value = PodGen> {
         1..=3usize,
         proptest::option::of(prop_oneof![Just(80), Just(8080)]),
         any::<bool>(),
+        proptest::bool::weighted(0.15),
     )
-        .prop_map(|(ns, app, tier, node, http, dns)| PodGen {
+        .prop_map(|(ns, app, tier, node, http, dns, host_network)| PodGen {
             ns,
             app,
             tier,
             node,
             http,
             dns,
+            host_network,
         })
 }
 
@@ -582,12 +615,13 @@ fn objects(
         if p.dns {
             ports.push(("dns", 53, "UDP"));
         }
-        out.push(pod(
+        out.push(host_pod(
             NAMESPACES[p.ns],
             &format!("p{i}"),
             &labels,
             &format!("node-{}", p.node),
             &ports,
+            p.host_network,
         ));
     }
     for (i, (ns, spec)) in policies.iter().enumerate() {
