@@ -21,7 +21,10 @@ use proptest::prelude::*;
 use sim_core::SimTime;
 use sim_k8s::cluster::{Cluster, ClusterConfig};
 use sim_k8s::object::Object;
-use sim_k8s::policy::{Endpoint, Flow, PolicyView, Protocol, evaluate, render_node};
+use sim_k8s::policy::{
+    Endpoint, Flow, Grouping, PolicyView, Protocol, evaluate, matrix, matrix_by, render_node,
+    sync_cluster,
+};
 use sim_net::packet::{self, TCP_ACK, TCP_SYN};
 use sim_net::{DropReason, SocketProto, Verdict};
 
@@ -151,18 +154,9 @@ fn probe(
     Outcome::Allowed
 }
 
-/// Renders and loads the agent's rules on every node.
+/// Syncs the agent on every node, failing with the rules that did not load.
 fn enforce(c: &mut Cluster) -> PolicyView {
-    let view = PolicyView::from_store(&c.store).unwrap();
-    let nodes: Vec<(String, sim_net::NetNsId)> =
-        c.nodes.iter().map(|(n, r)| (n.clone(), r.netns)).collect();
-    for (name, ns) in nodes {
-        let rules = render_node(&view, &name).unwrap();
-        rules
-            .load(&mut c.net.netns_mut(ns).netfilter)
-            .unwrap_or_else(|e| panic!("{e}\n{}\n{}", rules.ipsets, rules.filter));
-    }
-    view
+    sync_cluster(c).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn oracle(view: &PolicyView, from: &str, to: &str, port: u16, protocol: Protocol) -> bool {
@@ -809,23 +803,25 @@ fn e2e_and_or_cases_probed_through_the_dataplane_match_the_matrix() {
         ));
         let mut c = Cluster::build(objects.iter(), ClusterConfig::default()).unwrap();
         let view = enforce(&mut c);
-        let m = sim_k8s::policy::matrix(&view, 80, Protocol::Tcp).unwrap();
+        let oracle = matrix(&view, 80, Protocol::Tcp).unwrap();
         let mut sport = 42000;
-        for from in &m.pods {
-            for to in &m.pods {
-                if from == to {
-                    continue;
-                }
-                sport += 1;
-                let probed = probe(&mut c, from, to, 80, Protocol::Tcp, sport) == Outcome::Allowed;
-                assert_eq!(
-                    m.get(from, to),
-                    Some(probed),
-                    "{from} -> {to}\n{}",
-                    m.grid()
-                );
+        let probed = matrix_by(&view, 80, Protocol::Tcp, Grouping::EveryPod, |from, to| {
+            sport += 1;
+            Ok::<_, String>(probe(&mut c, from, to, 80, Protocol::Tcp, sport) == Outcome::Allowed)
+        })
+        .unwrap();
+        assert_eq!(probed.classes(), 9);
+        assert_eq!(probed.grid(), oracle.grid());
+        assert_eq!(probed.to_json(), oracle.to_json());
+        for from in &probed.pods {
+            for to in probed.pods.iter().filter(|t| *t != from) {
                 let upstream = !(to == "x/a" && denied_to_x_a.contains(&from.as_str()));
-                assert_eq!(probed, upstream, "{from} -> {to}\n{}", m.grid());
+                assert_eq!(
+                    probed.get(from, to),
+                    Some(upstream),
+                    "{from} -> {to}\n{}",
+                    probed.grid()
+                );
             }
         }
     }

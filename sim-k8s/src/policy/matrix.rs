@@ -41,10 +41,41 @@ struct ClassKey {
     ports: Vec<ContainerPort>,
     ip_blocks: Vec<bool>,
     node: Option<String>,
+    /// The pod itself, with [`Grouping::EveryPod`].
+    pod: Option<String>,
 }
 
-/// The table for `port`/`protocol` over every pod of `view`.
+/// How pods are grouped before deciding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// One decision per pair of equivalence classes (see the module docs).
+    Classes,
+    /// One decision per ordered pair of pods.
+    EveryPod,
+}
+
+/// The oracle's table for `port`/`protocol` over every pod of `view`, by classes.
 pub fn matrix(view: &PolicyView, port: u16, protocol: Protocol) -> Result<Matrix, PolicyError> {
+    matrix_by(view, port, protocol, Grouping::Classes, |from, to| {
+        let flow = Flow {
+            from: Endpoint::Pod(from.to_string()),
+            to: Endpoint::Pod(to.to_string()),
+            port,
+            protocol,
+        };
+        Ok(evaluate(view, &flow)?.allowed)
+    })
+}
+
+/// The table with `decide(from, to)` answering for one representative pair of pods per cell
+/// (`namespace/name` keys): the oracle ([`matrix`]), or a probe through the dataplane.
+pub fn matrix_by<E>(
+    view: &PolicyView,
+    port: u16,
+    protocol: Protocol,
+    grouping: Grouping,
+    mut decide: impl FnMut(&str, &str) -> Result<bool, E>,
+) -> Result<Matrix, E> {
     let blocks: Vec<(&IpNet, &[IpNet])> = view
         .policies
         .iter()
@@ -69,6 +100,7 @@ pub fn matrix(view: &PolicyView, port: u16, protocol: Protocol) -> Result<Matrix
                 .map(|(cidr, except)| p.ip.is_some_and(|ip| in_block(cidr, except, ip)))
                 .collect(),
             node: if with_nodes { p.node.clone() } else { None },
+            pod: (grouping == Grouping::EveryPod).then(|| p.key()),
         }
     };
     let mut classes: BTreeMap<ClassKey, usize> = BTreeMap::new();
@@ -95,13 +127,7 @@ pub fn matrix(view: &PolicyView, port: u16, protocol: Protocol) -> Result<Matrix
             let Some(to) = members[b].iter().find(|t| **t != from) else {
                 continue;
             };
-            let flow = Flow {
-                from: Endpoint::Pod(from.to_string()),
-                to: Endpoint::Pod((*to).to_string()),
-                port,
-                protocol,
-            };
-            allowed[a][b] = evaluate(view, &flow)?.allowed;
+            allowed[a][b] = decide(from, to)?;
         }
     }
     Ok(Matrix {

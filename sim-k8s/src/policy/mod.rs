@@ -9,7 +9,8 @@
 //! | [`view`] | [`PolicyView`]: namespaces, pods, nodes and policies, built from the store |
 //! | [`evaluate`](mod@evaluate) | the oracle: [`evaluate()`] a [`Flow`] to a [`Verdict`] with reasons for both directions |
 //! | [`chain_name`] | the agent's hashed chain and ipset names |
-//! | [`render`] | the agent: a node's filter-table `iptables-restore` text and `ipset restore` text |
+//! | [`render`] | the agent: a node's filter-table `iptables-restore` text and `ipset restore` text, loaded as a full sync |
+//! | [`agent`] | [`sync_cluster`]: every node of a [`Cluster`](crate::cluster::Cluster) synced from its store |
 //! | [`matrix`](mod@matrix) | truth tables over equivalence classes of pods, in the upstream e2e grid and as JSON |
 //! | [`error`] | [`PolicyError`] |
 //!
@@ -52,6 +53,7 @@
 //! node from the view (a full sync, as kube-router does on every change); wiring it to
 //! watches with a lag is the cluster's job.
 
+pub mod agent;
 pub mod chain_name;
 pub mod error;
 pub mod evaluate;
@@ -63,9 +65,10 @@ pub mod view;
 #[cfg(test)]
 mod tests;
 
+pub use agent::{SyncError, sync_cluster};
 pub use error::PolicyError;
 pub use evaluate::{Allow, Direction, DirectionVerdict, Endpoint, Flow, Verdict, evaluate};
-pub use matrix::{Matrix, matrix};
+pub use matrix::{Grouping, Matrix, matrix, matrix_by};
 pub use render::{NodeRules, render_node};
 pub use spec::{Policy, Protocol};
 pub use view::{PodInfo, PolicyView};
