@@ -6,6 +6,8 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
+use serde_json::{Value, json};
+
 use super::error::PolicyError;
 use super::spec::{Peer, Policy, PolicyPort, PortMatch, Protocol, Rule, in_block};
 use super::view::{PodInfo, PolicyView};
@@ -110,6 +112,32 @@ impl DirectionVerdict {
     pub fn allows(&self) -> bool {
         !matches!(self, DirectionVerdict::Denied { .. })
     }
+
+    /// `{"verdict": "allowed", "by": [{"policy", "rule", "peer", "port"}]}`, `{"verdict":
+    /// "denied", "isolatedBy": [...]}`, `not-policed` (`who`), `same-pod`, `from-local-node`
+    /// (`node`), `not-isolated`.
+    pub fn to_json(&self) -> Value {
+        match self {
+            DirectionVerdict::NotPoliced { who } => json!({"verdict": "not-policed", "who": who}),
+            DirectionVerdict::SamePod => json!({"verdict": "same-pod"}),
+            DirectionVerdict::FromLocalNode { node } => {
+                json!({"verdict": "from-local-node", "node": node})
+            }
+            DirectionVerdict::NotIsolated => json!({"verdict": "not-isolated"}),
+            DirectionVerdict::Allowed { by } => json!({
+                "verdict": "allowed",
+                "by": by.iter().map(|a| json!({
+                    "policy": a.policy,
+                    "rule": a.rule,
+                    "peer": a.peer,
+                    "port": a.port,
+                })).collect::<Vec<_>>(),
+            }),
+            DirectionVerdict::Denied { isolated_by } => {
+                json!({"verdict": "denied", "isolatedBy": isolated_by})
+            }
+        }
+    }
 }
 
 impl fmt::Display for DirectionVerdict {
@@ -146,6 +174,21 @@ pub struct Verdict {
     pub egress: DirectionVerdict,
     /// The destination's side.
     pub ingress: DirectionVerdict,
+}
+
+impl Verdict {
+    /// The verdict for `explain --json`: the flow, `allowed`, and both directions.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "from": self.flow.from.to_string(),
+            "to": self.flow.to.to_string(),
+            "port": self.flow.port,
+            "protocol": self.flow.protocol.as_str(),
+            "allowed": self.allowed,
+            "egress": self.egress.to_json(),
+            "ingress": self.ingress.to_json(),
+        })
+    }
 }
 
 impl fmt::Display for Verdict {

@@ -1,8 +1,8 @@
 //! One test per semantic rule, with the expectation taken from the upstream documentation
 //! ("Network Policies" on kubernetes.io, the `NetworkPolicySpec` API reference) or the
 //! upstream e2e suite (`test/e2e/network/netpol/network_policy.go`, named per test). The e2e
-//! model is used throughout: namespaces x, y, z (labels `ns` and
-//! `kubernetes.io/metadata.name`), pods a, b, c (label `pod`), each serving `serve-80-tcp`,
+//! model is used throughout: namespaces x, y, z (label `ns`, and `kubernetes.io/metadata.name`
+//! as the API server sets it), pods a, b, c (label `pod`), each serving `serve-80-tcp`,
 //! `serve-81-tcp`, `serve-80-udp`, `serve-81-udp` and `serve-80-sctp`.
 
 use super::*;
@@ -22,7 +22,7 @@ fn model(pods: &[&str], extra: &str) -> PolicyView {
     }
     for ns in ["x", "y", "z"] {
         y.push_str(&format!(
-            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: \"{ns}\", labels: {{ns: \"{ns}\", kubernetes.io/metadata.name: \"{ns}\"}}}}\n---\n"
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: \"{ns}\", labels: {{ns: \"{ns}\"}}}}\n---\n"
         ));
     }
     for (i, key) in pods.iter().enumerate() {
@@ -454,6 +454,16 @@ fn egress_of_the_client_and_ingress_of_the_server_must_both_allow() {
         text.contains("egress of y/a: denied: isolated by y/deny-egress-to-x"),
         "{text}"
     );
+    assert_eq!(
+        verdict.to_json(),
+        serde_json::json!({
+            "from": "y/a", "to": "x/a", "port": 80, "protocol": "TCP", "allowed": false,
+            "egress": {"verdict": "denied", "isolatedBy": ["y/deny-egress-to-x"]},
+            "ingress": {"verdict": "allowed", "by": [{
+                "policy": "x/allow-y", "rule": 0, "peer": "namespaceSelector {ns=y}", "port": null
+            }]},
+        })
+    );
 }
 
 #[test]
@@ -630,4 +640,167 @@ fn matrix_classes_grid_and_json() {
     assert_eq!(m.get("y/w1", "y/w2"), Some(false));
     assert_eq!(m.get("y/w1", "x/a"), Some(true));
     assert_eq!(m.get("y/w1", "y/w1"), None);
+}
+
+mod classes {
+    //! The truth table over equivalence classes equals the one decided pod by pod, on views
+    //! where many pods collide into classes (few labels, shared ports, hostNetwork pods on two
+    //! nodes, ipBlocks that split classes by address).
+
+    use std::collections::BTreeMap;
+    use std::net::Ipv4Addr;
+
+    use proptest::prelude::*;
+
+    use super::super::spec::{NamespaceScope, Peer, PolicyPort, PortMatch, Rule};
+    use super::super::view::ContainerPort;
+    use super::*;
+    use crate::selector::Selector;
+
+    fn selector() -> impl Strategy<Value = Selector> {
+        prop_oneof![Just(""), Just("app=web"), Just("app!=web")]
+            .prop_map(|s| Selector::parse(s).unwrap())
+    }
+
+    fn peer() -> impl Strategy<Value = Peer> {
+        let block = |cidr: &str, except: &[&str]| Peer::IpBlock {
+            cidr: cidr.parse().unwrap(),
+            except: except.iter().map(|e| e.parse().unwrap()).collect(),
+        };
+        prop_oneof![
+            selector().prop_map(|pods| Peer::Pods {
+                namespaces: NamespaceScope::Own("n0".into()),
+                pods
+            }),
+            (prop_oneof![Just("team=red"), Just("")], selector()).prop_map(|(ns, pods)| {
+                Peer::Pods {
+                    namespaces: NamespaceScope::Selected(Selector::parse(ns).unwrap()),
+                    pods,
+                }
+            }),
+            Just(block("10.244.1.0/24", &[])),
+            Just(block("172.18.0.10/32", &[])),
+            Just(block("10.244.0.0/16", &["10.244.0.4/32"])),
+        ]
+    }
+
+    fn port() -> impl Strategy<Value = PolicyPort> {
+        prop_oneof![
+            Just(PolicyPort {
+                protocol: Protocol::Tcp,
+                port: PortMatch::Named("http".into())
+            }),
+            Just(PolicyPort {
+                protocol: Protocol::Tcp,
+                port: PortMatch::Range { from: 80, to: 80 }
+            }),
+            Just(PolicyPort {
+                protocol: Protocol::Udp,
+                port: PortMatch::All
+            }),
+        ]
+    }
+
+    fn rules() -> impl Strategy<Value = Option<Vec<Rule>>> {
+        proptest::option::of(proptest::collection::vec(
+            (
+                proptest::option::of(proptest::collection::vec(peer(), 1..=2)),
+                proptest::option::of(proptest::collection::vec(port(), 1..=2)),
+            )
+                .prop_map(|(peers, ports)| Rule { peers, ports }),
+            0..=2,
+        ))
+    }
+
+    fn policy() -> impl Strategy<Value = Policy> {
+        (0..2usize, selector(), rules(), rules()).prop_map(|(ns, pod_selector, ingress, egress)| {
+            Policy {
+                namespace: format!("n{ns}"),
+                name: "p".into(),
+                pod_selector,
+                ingress,
+                egress,
+            }
+        })
+    }
+
+    type PodParts = (usize, bool, Option<u16>, bool, usize);
+
+    fn view(pods: &[PodParts], mut policies: Vec<Policy>) -> PolicyView {
+        let nodes: BTreeMap<String, Ipv4Addr> = [
+            ("node-1".to_string(), Ipv4Addr::new(172, 18, 0, 10)),
+            ("node-2".to_string(), Ipv4Addr::new(172, 18, 0, 11)),
+        ]
+        .into();
+        let mut v = PolicyView {
+            nodes: nodes.clone(),
+            ..Default::default()
+        };
+        v.namespaces.insert(
+            "n0".into(),
+            [("team".to_string(), "red".to_string())].into(),
+        );
+        v.namespaces.insert(
+            "n1".into(),
+            [("team".to_string(), "blue".to_string())].into(),
+        );
+        for (i, (ns, web, http, host, node)) in pods.iter().enumerate() {
+            let node_name = format!("node-{}", node + 1);
+            let ip = if *host {
+                nodes[&node_name]
+            } else {
+                Ipv4Addr::new(10, 244, *node as u8, i as u8 + 2)
+            };
+            let pod = PodInfo {
+                namespace: format!("n{ns}"),
+                name: format!("p{i}"),
+                labels: if *web {
+                    [("app".to_string(), "web".to_string())].into()
+                } else {
+                    BTreeMap::new()
+                },
+                ip: Some(ip),
+                node: Some(node_name),
+                host_network: *host,
+                ports: http
+                    .iter()
+                    .map(|p| ContainerPort {
+                        name: Some("http".into()),
+                        port: *p,
+                        protocol: Protocol::Tcp,
+                    })
+                    .collect(),
+            };
+            v.pods.insert(pod.key(), pod);
+        }
+        for (i, p) in policies.iter_mut().enumerate() {
+            p.name = format!("p{i}");
+        }
+        v.policies = policies;
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn class_table_equals_pod_by_pod(
+            pods in proptest::collection::vec(
+                (0..2usize, any::<bool>(), proptest::option::of(prop_oneof![Just(80u16), Just(8080)]), proptest::bool::weighted(0.2), 0..2usize),
+                2..14,
+            ),
+            policies in proptest::collection::vec(policy(), 0..=3),
+            port in prop_oneof![Just(80u16), Just(8080)],
+        ) {
+            let v = view(&pods, policies);
+            let classes = matrix(&v, port, Protocol::Tcp).unwrap();
+            let each = matrix_by(&v, port, Protocol::Tcp, matrix::Grouping::EveryPod, |from, to| {
+                let flow = flow(from, to, port, Protocol::Tcp);
+                Ok::<_, PolicyError>(evaluate(&v, &flow)?.allowed)
+            })
+            .unwrap();
+            prop_assert_eq!(each.classes(), v.pods.len());
+            prop_assert_eq!(classes.grid(), each.grid());
+        }
+    }
 }

@@ -12,6 +12,9 @@ use super::spec::{NamespaceScope, Peer, Policy, Protocol};
 use crate::object::Object;
 use crate::store::Store;
 
+/// The label the API server puts on every namespace, valued with its name.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
 /// A container port a named policy port can resolve to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ContainerPort {
@@ -69,8 +72,10 @@ impl PolicyView {
         PolicyView::from_objects(store.iter())
     }
 
-    /// The view of `objects` (other kinds are ignored). Namespaces that pods or policies use
-    /// without a Namespace object have no labels.
+    /// The view of `objects` (other kinds are ignored). Every namespace carries the
+    /// immutable label `kubernetes.io/metadata.name` with its name, as the API server sets it
+    /// (`NamespaceDefaultLabelName`, GA in 1.22) — policies select namespaces by it — including
+    /// namespaces that pods or policies use without a Namespace object.
     pub fn from_objects<'a>(
         objects: impl IntoIterator<Item = &'a Object>,
     ) -> Result<PolicyView, PolicyError> {
@@ -101,6 +106,9 @@ impl PolicyView {
         }
         for p in &view.policies {
             view.namespaces.entry(p.namespace.clone()).or_default();
+        }
+        for (name, labels) in view.namespaces.iter_mut() {
+            labels.insert(NAMESPACE_NAME_LABEL.to_string(), name.clone());
         }
         view.policies.sort_by_key(Policy::key);
         Ok(view)
