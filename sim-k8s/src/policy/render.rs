@@ -50,7 +50,7 @@ use thiserror::Error;
 use super::chain_name::{named_port_set, peer_set, pod_firewall_chain, policy_chain};
 use super::error::PolicyError;
 use super::evaluate::Direction;
-use super::spec::{Peer, Policy, PolicyPort, PortMatch, Rule};
+use super::spec::{Peer, Policy, PolicyPort, PortMatch, Protocol, Rule};
 use super::view::{PodInfo, PolicyView};
 use crate::cni::iptables::save_string;
 
@@ -317,29 +317,37 @@ impl Renderer {
             ),
             PortMatch::Named(name) => {
                 let set = named_port_set(name, proto);
-                let members = view
-                    .pods
-                    .values()
-                    .filter(|pod| !pod.host_network)
-                    .filter_map(|pod| {
-                        let ip = pod.ip?;
-                        let port = pod.named_port(name, p.protocol)?;
-                        Some((format!("{ip},{proto}:{port}"), false))
-                    })
-                    .collect();
-                self.sets.insert(
-                    set.clone(),
-                    SetDef {
-                        set_type: "hash:ip,port",
-                        members,
-                    },
-                );
+                // One set per name and protocol, shared by every rule naming it.
+                if !self.sets.contains_key(&set) {
+                    self.named_port_members(view, &set, name, p.protocol);
+                }
                 (
                     format!("-p {proto}"),
                     format!("-m set --match-set {set} dst,dst"),
                 )
             }
         }
+    }
+
+    fn named_port_members(&mut self, view: &PolicyView, set: &str, name: &str, protocol: Protocol) {
+        let proto = protocol.lower();
+        let members = view
+            .pods
+            .values()
+            .filter(|pod| !pod.host_network)
+            .filter_map(|pod| {
+                let ip = pod.ip?;
+                let port = pod.named_port(name, protocol)?;
+                Some((format!("{ip},{proto}:{port}"), false))
+            })
+            .collect();
+        self.sets.insert(
+            set.to_string(),
+            SetDef {
+                set_type: "hash:ip,port",
+                members,
+            },
+        );
     }
 
     fn finish(self, node: &str) -> NodeRules {
