@@ -6,12 +6,12 @@
 //! | module | holds |
 //! | --- | --- |
 //! | [`spec`] | [`Policy`]: a NetworkPolicy defaulted and validated as the API server stores it |
-//! | [`view`] | [`PolicyView`]: namespaces, pods, nodes and policies, built from the store |
+//! | [`view`] | [`PolicyView`]: namespaces (with `kubernetes.io/metadata.name`), pods, nodes and policies, built from the store |
 //! | [`evaluate`](mod@evaluate) | the oracle: [`evaluate()`] a [`Flow`] to a [`Verdict`] with reasons for both directions |
 //! | [`chain_name`] | the agent's hashed chain and ipset names |
 //! | [`render`] | the agent: a node's filter-table `iptables-restore` text and `ipset restore` text, loaded as a full sync |
 //! | [`agent`] | [`sync_cluster`]: every node of a [`Cluster`](crate::cluster::Cluster) synced from its store |
-//! | [`matrix`](mod@matrix) | truth tables over equivalence classes of pods, in the upstream e2e grid and as JSON |
+//! | [`matrix`](mod@matrix) | truth tables over equivalence classes of pods (oracle, or any decider via [`matrix_by`]), in the upstream e2e grid and as JSON |
 //! | [`error`] | [`PolicyError`] |
 //!
 //! ## Semantics (kubernetes.io "Network Policies"; the API reference of `NetworkPolicySpec`)
@@ -47,11 +47,21 @@
 //!   with the node address matches it; from their own node it always gets in).
 //! - **A pod talking to itself** never leaves its network namespace: not policed.
 //!
+//! ## Enforcement
+//! [`render`] writes, per node, kube-router-style filter chains hooked from INPUT, FORWARD and
+//! OUTPUT (so bridged pod traffic, via br_netfilter, and routed traffic both pass, after
+//! Service DNAT) and ipsets, loaded through sim-net's own `iptables-restore` and
+//! `ipset restore` parsers; conntrack ESTABLISHED/RELATED is accepted first, so replies pass.
+//! Property tests (`sim-k8s/tests/policy.rs`) send real packets through a cluster with the
+//! rules loaded and hold the dataplane equal to [`evaluate()`].
+//!
 //! ## Simplified or left out
 //! IPv4 only (IPv6 ipBlocks match nothing). Pods that finished are left out; pods without an
 //! address match no ipBlock. No AdminNetworkPolicy. The agent renders the whole ruleset of a
-//! node from the view (a full sync, as kube-router does on every change); wiring it to
-//! watches with a lag is the cluster's job.
+//! node from the view (a full sync, as kube-router does on every change); running it one
+//! watch lag after a change is the caller's ([`sync_cluster`] syncs every node now). Pod
+//! traffic to a Service is judged against the backend only where a kube-proxy DNATs it (the
+//! cluster has none yet).
 
 pub mod agent;
 pub mod chain_name;

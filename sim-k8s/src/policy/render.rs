@@ -559,6 +559,44 @@ spec:
     }
 
     #[test]
+    fn every_port_form_loads() {
+        let extra = r#"
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: ports, namespace: default}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+  ingress:
+  - ports: [{protocol: SCTP, port: 9}, {protocol: UDP, port: 1000, endPort: 2000}, {protocol: UDP}]
+  egress:
+  - to: [{ipBlock: {cidr: 0.0.0.0/0, except: [10.0.0.0/8]}}, {ipBlock: {cidr: "2001:db8::/32"}}]
+    ports: [{port: redis}]
+"#;
+        let text = format!("{EXAMPLE}{extra}");
+        let m = load_str("ports.yaml", &text, &LoadOptions::default()).unwrap();
+        let view = PolicyView::from_objects(m.objects()).unwrap();
+        let rules = render_node(&view, "node-1").unwrap();
+        for want in [
+            "-p sctp -m comment --comment \"rule to ACCEPT ingress traffic by policy name: ports namespace: default\" -m sctp --dport 9 -j MARK",
+            "-p udp -m comment --comment \"rule to ACCEPT ingress traffic by policy name: ports namespace: default\" -m udp --dport 1000:2000 -j MARK",
+            "-p udp -m comment --comment \"rule to ACCEPT ingress traffic by policy name: ports namespace: default\" -j MARK",
+        ] {
+            assert!(rules.filter.contains(want), "{want}\n{}", rules.filter);
+        }
+        // 0.0.0.0/0 as two /1s, the except as nomatch; the IPv6 block renders nothing; the
+        // named port as every pod's address and port where the name resolves.
+        assert!(rules.ipsets.contains(" 0.0.0.0/1\n"), "{}", rules.ipsets);
+        assert!(rules.ipsets.contains(" 128.0.0.0/1\n"));
+        assert!(rules.ipsets.contains(" 10.0.0.0/8 nomatch\n"));
+        assert!(!rules.ipsets.contains("2001:db8"));
+        assert!(rules.ipsets.contains(" 10.244.0.5,tcp:6379\n"));
+        let mut nf = Netfilter::default();
+        rules.load(&mut nf).unwrap();
+    }
+
+    #[test]
     fn nodes_without_isolated_pods_get_empty_chains() {
         let rules = render_node(&view(), "node-2").unwrap();
         assert!(rules.chains.is_empty() && rules.sets.is_empty());
