@@ -831,3 +831,117 @@ fn e2e_and_or_cases_probed_through_the_dataplane_match_the_matrix() {
         }
     }
 }
+
+/// Policy sees Service traffic after DNAT: a kube-proxy-style DNAT of a ClusterIP to the db
+/// backend (loaded by hand on every node: the cluster runs no kube-proxy yet) is judged by
+/// db's ingress on the backend port, and by the client's egress against db's address; the
+/// reply comes back from the ClusterIP.
+#[test]
+fn service_traffic_is_judged_against_the_backend_after_dnat() {
+    let objects = [
+        namespace("shop", &[("team", "shop")]),
+        namespace("ops", &[("team", "ops")]),
+        pod(
+            "shop",
+            "db",
+            &[("app", "db")],
+            "node-1",
+            &[("pg", 5432, "TCP")],
+        ),
+        pod("shop", "web", &[("app", "web")], "node-2", &[]),
+        pod("ops", "probe", &[("app", "probe")], "node-2", &[]),
+        netpol(
+            "shop",
+            "db-from-web",
+            NetworkPolicySpec {
+                pod_selector: Some(match_labels(&[("app", "db")])),
+                ingress: Some(vec![NetworkPolicyIngressRule {
+                    from: Some(vec![NetworkPolicyPeer {
+                        pod_selector: Some(match_labels(&[("app", "web")])),
+                        ..Default::default()
+                    }]),
+                    ports: Some(vec![NetworkPolicyPort {
+                        port: Some(IntOrString::String("pg".into())),
+                        ..Default::default()
+                    }]),
+                }]),
+                ..Default::default()
+            },
+        ),
+    ];
+    let mut c = Cluster::build(objects.iter(), ClusterConfig::default()).unwrap();
+    let view = enforce(&mut c);
+    let db = c.pods["shop/db"].clone();
+    let vip = Ipv4Addr::new(10, 96, 0, 50);
+    let dnat = format!(
+        "*nat\n-A PREROUTING -d {vip}/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination {}:5432\nCOMMIT\n",
+        db.ip
+    );
+    let nodes: Vec<sim_net::NetNsId> = c.nodes.values().map(|n| n.netns).collect();
+    for ns in nodes {
+        c.net
+            .netns_mut(ns)
+            .netfilter
+            .restore(
+                &dnat,
+                sim_net::netfilter::RestoreOptions {
+                    noflush: true,
+                    counters: false,
+                },
+            )
+            .unwrap();
+    }
+    c.net.listen(db.sandbox.netns, SocketProto::Tcp, 5432);
+    let mut connect = |c: &mut Cluster, from: &str, sport: u16| {
+        let client = c.pods[from].clone();
+        c.net.listen(client.sandbox.netns, SocketProto::Tcp, sport);
+        let syn = ipv4(
+            client.ip,
+            vip,
+            6,
+            &packet::tcp(client.ip, sport, vip, 80, 1, 0, TCP_SYN, 64240),
+        );
+        let w = c.net.walk_output(SimTime::ZERO, client.sandbox.netns, syn);
+        if w.fate() != Some(Verdict::Deliver) {
+            return (false, w);
+        }
+        let synack = ipv4(
+            db.ip,
+            client.ip,
+            6,
+            &packet::tcp(
+                db.ip,
+                5432,
+                client.ip,
+                sport,
+                9,
+                2,
+                TCP_SYN | TCP_ACK,
+                64240,
+            ),
+        );
+        let back = c.net.walk_output(SimTime::ZERO, db.sandbox.netns, synack);
+        let seen = back
+            .delivered
+            .iter()
+            .find(|d| d.tag == 0 && d.ns == client.sandbox.netns)
+            .map(|d| packet::parse_ipv4(&d.packet).unwrap())
+            .expect("the reply reaches the client");
+        assert_eq!((seen.src, seen.ports.unwrap().0), (vip, 80), "un-DNATed");
+        (true, w)
+    };
+    // The oracle, asked about the backend and its port, agrees with both.
+    assert!(oracle(&view, "shop/web", "shop/db", 5432, Protocol::Tcp));
+    assert!(!oracle(&view, "ops/probe", "shop/db", 5432, Protocol::Tcp));
+    let (ok, w) = connect(&mut c, "shop/web", 46000);
+    assert!(ok, "{}", w.render());
+    let (ok, w) = connect(&mut c, "ops/probe", 46001);
+    assert!(!ok);
+    assert_eq!(w.fate(), Some(Verdict::Drop(DropReason::Filtered)));
+    assert!(
+        w.render()
+            .contains("rule to DROP ingress traffic destined to POD name: db"),
+        "{}",
+        w.render()
+    );
+}
