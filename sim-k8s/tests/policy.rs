@@ -892,7 +892,7 @@ fn service_traffic_is_judged_against_the_backend_after_dnat() {
             .unwrap();
     }
     c.net.listen(db.sandbox.netns, SocketProto::Tcp, 5432);
-    let mut connect = |c: &mut Cluster, from: &str, sport: u16| {
+    let connect = |c: &mut Cluster, from: &str, sport: u16| {
         let client = c.pods[from].clone();
         c.net.listen(client.sandbox.netns, SocketProto::Tcp, sport);
         let syn = ipv4(
