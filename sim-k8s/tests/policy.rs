@@ -945,3 +945,60 @@ fn service_traffic_is_judged_against_the_backend_after_dnat() {
         w.render()
     );
 }
+
+/// A pod reaching itself through a Service (DNAT back to its own address, hairpinned by the
+/// bridge, masqueraded as kube-proxy does for hairpin traffic so the pod does not drop it as
+/// a martian) is not policed, as the oracle says of a pod talking to itself — even under
+/// default-deny both ways.
+#[test]
+fn a_pod_reaching_itself_through_a_service_is_not_policed() {
+    let objects = [
+        namespace("shop", &[]),
+        pod("shop", "web", &[("app", "web")], "node-1", &[]),
+        netpol(
+            "shop",
+            "deny-all",
+            NetworkPolicySpec {
+                pod_selector: Some(LabelSelector::default()),
+                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+                ..Default::default()
+            },
+        ),
+    ];
+    let mut c = Cluster::build(objects.iter(), ClusterConfig::default()).unwrap();
+    let view = enforce(&mut c);
+    assert!(oracle(&view, "shop/web", "shop/web", 80, Protocol::Tcp));
+    let web = c.pods["shop/web"].clone();
+    let vip = Ipv4Addr::new(10, 96, 0, 60);
+    let node1 = c.nodes["node-1"].netns;
+    c.net
+        .netns_mut(node1)
+        .netfilter
+        .restore(
+            &format!(
+                "*nat\n-A PREROUTING -d {vip}/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination {ip}:80\n\
+                 -A POSTROUTING -s {ip}/32 -d {ip}/32 -j MASQUERADE\nCOMMIT\n",
+                ip = web.ip
+            ),
+            sim_net::netfilter::RestoreOptions {
+                noflush: true,
+                counters: false,
+            },
+        )
+        .unwrap();
+    c.net.listen(web.sandbox.netns, SocketProto::Tcp, 80);
+    c.net.listen(web.sandbox.netns, SocketProto::Tcp, 47000);
+    let syn = ipv4(
+        web.ip,
+        vip,
+        6,
+        &packet::tcp(web.ip, 47000, vip, 80, 1, 0, TCP_SYN, 64240),
+    );
+    let w = c.net.walk_output(SimTime::ZERO, web.sandbox.netns, syn);
+    assert_eq!(w.fate(), Some(Verdict::Deliver), "{}", w.render());
+    assert!(
+        w.render().contains("hairpin") || w.render().contains("bridged DNAT"),
+        "{}",
+        w.render()
+    );
+}

@@ -16,6 +16,7 @@
 //! KUBE-ROUTER-OUTPUT   -d P (node-originated traffic to P), -s P
 //! KUBE-POD-FW-<P,dir>
 //!     -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT     (replies always pass)
+//!     -s P -d P -j ACCEPT                                       (P to itself, via a Service)
 //!     -d P -m addrtype --src-type LOCAL -j ACCEPT               (ingress: from P's own node)
 //!     -j KUBE-NWPLCY-<policy,dir>                               (each policy isolating P)
 //!     -m mark ! --mark M -j DROP                                (comment names the pod)
@@ -36,7 +37,9 @@
 //! PREROUTING/OUTPUT, i.e. after a Service's DNAT, and before POSTROUTING's masquerade.
 //!
 //! Differences from kube-router: one firewall chain and one policy chain per direction (its
-//! combined chains let a policy's egress rule satisfy the same policy's ingress check);
+//! combined chains let a policy's egress rule satisfy the same policy's ingress check); a
+//! pod's hairpinned traffic to itself is accepted (upstream leaves loopback undefined, the
+//! oracle does not police it);
 //! DROP instead of REJECT (with its NFLOG rule left out); SHA-512 instead of SHA-256 in the
 //! names ([`super::chain_name`]); IPv6 ipBlocks are not rendered (no IPv6 in the model).
 
@@ -176,10 +179,18 @@ impl Renderer {
             .or_default()
             .push(format!("{addr} {jump} -j {chain}"));
 
-        let mut rules = vec![format!(
-            "{} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-            comment("rule for stateful firewall for pod")
-        )];
+        let mut rules = vec![
+            format!(
+                "{} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+                comment("rule for stateful firewall for pod")
+            ),
+            // The oracle's "a pod to itself is not policed", for the one way such traffic
+            // meets these chains: hairpinned back through the bridge by a Service's DNAT.
+            format!(
+                "-s {ip}/32 -d {ip}/32 {} -j ACCEPT",
+                comment("rule to permit the traffic of the pod to itself (hairpin)")
+            ),
+        ];
         if dir == Direction::Ingress {
             rules.push(format!(
                 "-d {ip}/32 {} -m addrtype --src-type LOCAL -j ACCEPT",
