@@ -45,7 +45,9 @@
 //! - **hostNetwork pods are node traffic**, the second behaviour the docs allow: selectors
 //!   never pick them, policies never isolate them, their traffic is their node's (an ipBlock
 //!   with the node address matches it; from their own node it always gets in).
-//! - **A pod talking to itself** never leaves its network namespace: not policed.
+//! - **A pod talking to itself** is not policed: directly it never leaves its network
+//!   namespace; through a Service it hairpins through the bridge, and the agent accepts it
+//!   (upstream leaves loopback undefined; the e2e suite ignores it).
 //!
 //! ## Enforcement
 //! [`render`] writes, per node, kube-router-style filter chains hooked from INPUT, FORWARD and
