@@ -16,6 +16,7 @@
 //! | [`kubelet`] | `/etc/hosts` and `resolv.conf` as kubelet writes them; the pod sandbox |
 //! | [`cni`] | CNI configs and plugins (bridge, host-local, loopback, portmap, bandwidth), kubenet's config |
 //! | [`ipam`] | host-local's address allocator |
+//! | [`policy`] | NetworkPolicy: the declarative oracle, the per-node iptables+ipset agent, truth tables |
 //! | [`proxy`] | kube-proxy: Service ports, endpoints, topology, the iptables proxier's rules and syncs |
 
 pub mod cluster;
@@ -27,6 +28,7 @@ pub mod ipam;
 pub mod kubelet;
 pub mod manifest;
 pub mod object;
+pub mod policy;
 pub mod proxy;
 pub mod selector;
 pub mod store;
