@@ -182,6 +182,56 @@ fn without_nodes_kube_proxy_runs_on_a_node_without_its_node_object() {
 }
 
 #[test]
+fn a_service_stored_without_a_cluster_ip_is_skipped_with_a_warning() {
+    let manifest = "\
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  ports: [{name: http, port: 80}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints: [{addresses: [10.244.1.5]}]
+ports: [{name: http, port: 8080}]
+";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kube-netsim"))
+        .args(["proxy", "render", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(manifest.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "<stdin>:1:1: warning: Service shop/web has no clusterIP (the API server allocates \
+             one; objects are taken as stored): kube-proxy skips it"
+        ),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("shop/web"), "{stdout}");
+    assert!(!stdout.contains("10.244.1.5"), "{stdout}");
+    // kube-proxy's own chains are there all the same.
+    assert!(
+        stdout.contains("-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports;"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn a_cluster_ip_connection_from_a_pod_is_dnated_to_each_endpoint() {
     let out = on_test_node(
         "trace",
