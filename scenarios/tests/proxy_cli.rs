@@ -17,8 +17,10 @@ fn overall() -> PathBuf {
     manifest_dir().join("../sim-k8s/tests/fixtures/kube-proxy/overall.yaml")
 }
 
+/// The directory of `nodes.yaml` (test-node and other-node) and `config.yaml` (the
+/// KubeProxyConfiguration), loaded as `-f DIR` loads it.
 fn nodes() -> PathBuf {
-    manifest_dir().join("tests/fixtures/kube-proxy/nodes.yaml")
+    manifest_dir().join("tests/fixtures/kube-proxy")
 }
 
 struct Out {
@@ -39,7 +41,7 @@ fn run(args: &[&str]) -> Out {
     }
 }
 
-/// `proxy SUB -f overall.yaml -f nodes.yaml --node test-node ARGS...`.
+/// `proxy SUB -f overall.yaml -f tests/fixtures/kube-proxy --node test-node ARGS...`.
 fn on_test_node(sub: &str, args: &[&str]) -> Out {
     let overall = overall();
     let nodes = nodes();
@@ -163,6 +165,64 @@ fn render_needs_a_node_when_there_are_several_and_refuses_an_unknown_one() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn hostname_override_picks_the_node_and_one_configuration_is_read() {
+    let dir = std::env::temp_dir().join(format!("kube-netsim-proxy-hn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("proxy.yaml");
+    std::fs::write(
+        &cfg,
+        "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nhostnameOverride: Test-Node\nclusterCIDR: 10.0.0.0/8\n",
+    )
+    .unwrap();
+    let overall = overall();
+    let nodes_only = nodes().join("nodes.yaml");
+    // test-node's address is local there: its NodePort answers and masquerades to it.
+    let out = run(&[
+        "proxy",
+        "trace",
+        "-f",
+        overall.to_str().unwrap(),
+        "-f",
+        nodes_only.to_str().unwrap(),
+        "-f",
+        cfg.to_str().unwrap(),
+        "--src",
+        "203.0.113.200",
+        "--dst",
+        "192.168.0.2",
+        "--dport",
+        "3003",
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("POSTROUTING: SNAT 203.0.113.200:40000 -> 192.168.0.2:")
+            && out.stdout.contains("ACCEPT -> 10.180.0.3:80 (masquerade)"),
+        "{}",
+        out.stdout
+    );
+    // With the fixture directory's configuration too, there are two.
+    let both = run(&[
+        "proxy",
+        "render",
+        "-f",
+        nodes().to_str().unwrap(),
+        "-f",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(both.code, Some(2));
+    assert!(
+        both.stderr.contains("error: 2 KubeProxyConfigurations (")
+            && both.stderr.contains("config.yaml:3:1")
+            && both.stderr.contains("proxy.yaml:1:1")
+            && both.stderr.contains("): kube-proxy reads one"),
+        "{}",
+        both.stderr
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
