@@ -4,6 +4,7 @@
 
 mod arq_demo;
 mod cluster_cmd;
+mod proxy_cmd;
 mod replay_cmd;
 mod run_cmd;
 mod trace_cmd;
@@ -39,6 +40,10 @@ enum Command {
     /// Trace a new connection through a node's iptables rules (an iptables-save dump),
     /// rule by rule, exploring every random branch.
     Trace(trace_cmd::TraceArgs),
+    /// What kube-proxy alone would program on a node for the given Services,
+    /// EndpointSlices, Node and KubeProxyConfiguration (`render`), and where a new
+    /// connection goes through it (`trace`).
+    Proxy(proxy_cmd::ProxyArgs),
     /// Print the JSON Schema of scenario files (what `scenarios/schema.json` holds), for
     /// editors to validate and complete them.
     Schema,
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run_cmd(args),
         Command::Export(args) => run_cmd::export_cmd(args),
         Command::Trace(args) => trace_cmd::run(args),
+        Command::Proxy(args) => proxy_cmd::run(args),
         Command::Get(args) => cluster_cmd::get(args),
         Command::Files(args) => cluster_cmd::files(args),
         Command::Schema => {

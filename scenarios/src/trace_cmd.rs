@@ -1,6 +1,7 @@
 //! `kube-netsim trace`: one new connection through a node's iptables rules (an
 //! `iptables-save` dump, e.g. from a real node), explained rule by rule, with every random
-//! branch (kube-proxy's `statistic` and `recent` rules) explored.
+//! branch (kube-proxy's `statistic` and `recent` rules) explored. [`trace_and_print`] and
+//! the [`ConnectionArgs`] flags are shared with `kube-netsim proxy trace`.
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -23,6 +24,13 @@ pub struct TraceArgs {
     /// An address of the node (repeatable); 127.0.0.1 is always local.
     #[arg(long = "local-ip", value_name = "IP")]
     pub local_ips: Vec<Ipv4Addr>,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// The connection to trace and how to print it: the flags `trace` and `proxy trace` share.
+#[derive(clap::Args, Debug)]
+pub struct ConnectionArgs {
     /// Source address of the new connection.
     #[arg(long)]
     pub src: Ipv4Addr,
@@ -66,23 +74,33 @@ pub fn run(args: TraceArgs) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
+    trace_and_print(&mut nf, &args.connection, &args.local_ips)
+}
+
+/// Traces `conn` through `nf` on a node with `local_ips` (127.0.0.1 is always local) and
+/// prints the outcome as text or JSON: the output of `trace` and `proxy trace`.
+pub fn trace_and_print(
+    nf: &mut Netfilter,
+    conn: &ConnectionArgs,
+    local_ips: &[Ipv4Addr],
+) -> ExitCode {
     let req = TraceRequest {
-        src: args.src,
-        sport: args.sport,
-        dst: args.dst,
-        dport: args.dport,
-        proto: match args.proto.as_str() {
+        src: conn.src,
+        sport: conn.sport,
+        dst: conn.dst,
+        dport: conn.dport,
+        proto: match conn.proto.as_str() {
             "udp" => 17,
             "sctp" => 132,
             _ => 6,
         },
-        local_ips: args.local_ips.clone(),
+        local_ips: local_ips.to_vec(),
     };
-    let branches = trace_new_connection(&mut nf, &req);
-    if args.json {
+    let branches = trace_new_connection(nf, &req);
+    if conn.json {
         println!("{}", to_json(&branches));
     } else {
-        print!("{}", to_text(&args, &branches));
+        print!("{}", to_text(conn, &branches));
     }
     ExitCode::SUCCESS
 }
@@ -112,12 +130,12 @@ pub fn to_json(branches: &[Branch]) -> String {
 }
 
 /// The walk of each branch, then one line per outcome.
-pub fn to_text(args: &TraceArgs, branches: &[Branch]) -> String {
+pub fn to_text(conn: &ConnectionArgs, branches: &[Branch]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "{} {}:{} -> {}:{}, new connection in on eth0",
-        args.proto, args.src, args.sport, args.dst, args.dport
+        conn.proto, conn.src, conn.sport, conn.dst, conn.dport
     );
     for (i, b) in branches.iter().enumerate() {
         if branches.len() > 1 {
