@@ -35,16 +35,15 @@ pub struct Endpoint {
     pub node_name: Option<String>,
     pub zone_hints: BTreeSet<String>,
     pub node_hints: BTreeSet<String>,
+    /// Its `KUBE-SEP-` chain for the Service port it belongs to (hashed once, as upstream
+    /// caches it on its `endpointInfo`).
+    pub chain: String,
 }
 
 impl Endpoint {
     /// `ip:port`, the form chain names and comments use.
     pub fn addr(&self) -> String {
         format!("{}:{}", self.ip, self.port)
-    }
-    /// Its `KUBE-SEP-` chain for `svc`.
-    pub fn chain(&self, svc: &ServicePortName) -> String {
-        chain_name::endpoint_chain(&svc.to_string(), svc.protocol.lower(), &self.addr())
     }
 }
 
@@ -91,6 +90,7 @@ pub fn endpoints_map<'a>(
                 port: p.name.clone().unwrap_or_default(),
                 protocol,
             };
+            let name_string = name.to_string();
             let set = sets.entry(name).or_default();
             for e in &slice.endpoints {
                 let Some(ip) = e.addresses.first().and_then(|a| a.parse::<Ipv4Addr>().ok()) else {
@@ -122,6 +122,11 @@ pub fn endpoints_map<'a>(
                         .flatten()
                         .map(|n| n.name.clone())
                         .collect(),
+                    chain: chain_name::endpoint_chain(
+                        &name_string,
+                        protocol.lower(),
+                        &format!("{ip}:{port}"),
+                    ),
                 };
                 let key = ep.addr();
                 if !set.contains_key(&key) || ep.local {

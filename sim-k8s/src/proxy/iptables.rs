@@ -234,7 +234,6 @@ pub fn render(
 ) -> Rendered {
     let mut filter = Buffers::default();
     let mut nat = Buffers::default();
-    let mut skipped = Buffers::default();
     let mut out = Rendered::default();
     let mark = hex(cfg.masquerade_mark);
 
@@ -296,16 +295,16 @@ pub fn render(
         let uses_local_chain = !cat.local.is_empty() && svc.uses_local_endpoints();
         let has_endpoints = cat.has_any;
 
-        let mut internal_chain = cluster_chain.clone();
+        let mut internal_chain = cluster_chain;
         let mut has_internal = has_endpoints;
         if svc.internal_policy_local {
-            internal_chain = local_chain.clone();
+            internal_chain = local_chain;
             has_internal &= !cat.local.is_empty();
         }
-        let mut external_policy_chain = cluster_chain.clone();
+        let mut external_policy_chain = cluster_chain;
         let mut has_external = has_endpoints;
         if svc.external_policy_local {
-            external_policy_chain = local_chain.clone();
+            external_policy_chain = local_chain;
             has_external &= !cat.local.is_empty();
         }
         let external_chain = svc.external_chain();
@@ -419,7 +418,25 @@ pub fn render(
                 set.contains(&(svc.name.namespace.clone(), svc.name.name.clone()))
             }
         };
-        let nat = if changed { &mut nat } else { &mut skipped };
+        if !changed {
+            // Upstream writes an unchanged Service's chains into a discarded buffer; only
+            // their names matter here (they stay active).
+            let names = [
+                (uses_external_chain, external_chain),
+                (uses_fw_chain, fw_chain),
+                (uses_cluster_chain, cluster_chain),
+                (uses_local_chain, local_chain),
+            ];
+            for (used, name) in names {
+                if used {
+                    out.active_nat_chains.insert(name.to_string());
+                }
+            }
+            for ep in &cat.all_reachable {
+                out.active_nat_chains.insert(ep.chain.clone());
+            }
+            continue;
+        }
 
         if has_internal {
             let args = format!(
@@ -436,8 +453,8 @@ pub fn render(
             }
         }
         if uses_external_chain {
-            nat.chain(&external_chain);
-            out.active_nat_chains.insert(external_chain.clone());
+            nat.chain(external_chain);
+            out.active_nat_chains.insert(external_chain.to_string());
             if !svc.external_policy_local {
                 nat.rule(&format!(
                     "-A {external_chain} -m comment --comment \"masquerade traffic for {name} external destinations\" -j {KUBE_MARK_MASQ}"
@@ -461,8 +478,8 @@ pub fn render(
             }
         }
         if uses_fw_chain {
-            nat.chain(&fw_chain);
-            out.active_nat_chains.insert(fw_chain.clone());
+            nat.chain(fw_chain);
+            out.active_nat_chains.insert(fw_chain.to_string());
             let head = format!("-A {fw_chain} -m comment --comment \"{name} loadbalancer IP\"");
             let mut allow_from_node = false;
             for cidr in &svc.load_balancer_source_ranges {
@@ -479,18 +496,18 @@ pub fn render(
             ));
         }
         if uses_cluster_chain {
-            nat.chain(&cluster_chain);
-            out.active_nat_chains.insert(cluster_chain.clone());
-            write_service_to_endpoints(nat, svc, &cluster_chain, &cat.cluster, &comment);
+            nat.chain(cluster_chain);
+            out.active_nat_chains.insert(cluster_chain.to_string());
+            write_service_to_endpoints(&mut nat, svc, cluster_chain, &cat.cluster, &comment);
         }
         if uses_local_chain {
-            nat.chain(&local_chain);
-            out.active_nat_chains.insert(local_chain.clone());
-            write_service_to_endpoints(nat, svc, &local_chain, &cat.local, &comment);
+            nat.chain(local_chain);
+            out.active_nat_chains.insert(local_chain.to_string());
+            write_service_to_endpoints(&mut nat, svc, local_chain, &cat.local, &comment);
         }
         for ep in &cat.all_reachable {
-            let chain = ep.chain(&svc.name);
-            nat.chain(&chain);
+            let chain = &ep.chain;
+            nat.chain(chain);
             out.active_nat_chains.insert(chain.clone());
             let head = format!("-A {chain}{}", comment(&name));
             nat.rule(&format!("{head} -s {} -j {KUBE_MARK_MASQ}", ep.ip));
@@ -573,13 +590,13 @@ fn write_service_to_endpoints(
     nat: &mut Buffers,
     svc: &ServicePort,
     chain: &str,
-    endpoints: &[Endpoint],
+    endpoints: &[&Endpoint],
     comment: &dyn Fn(&str) -> String,
 ) {
     let name = svc.name_string();
     if let Some(seconds) = svc.sticky_seconds {
         for ep in endpoints {
-            let sep = ep.chain(&svc.name);
+            let sep = &ep.chain;
             nat.rule(&format!(
                 "-A {chain}{} -m recent --name {sep} --rcheck --seconds {seconds} --reap -j {sep}",
                 comment(&format!("{name} -> {}", ep.addr()))
@@ -588,7 +605,7 @@ fn write_service_to_endpoints(
     }
     let n = endpoints.len();
     for (i, ep) in endpoints.iter().enumerate() {
-        let sep = ep.chain(&svc.name);
+        let sep = &ep.chain;
         let stat = if i + 1 < n {
             format!(
                 " -m statistic --mode random --probability {}",

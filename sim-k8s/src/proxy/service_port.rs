@@ -104,6 +104,8 @@ pub struct ServicePort {
     pub sticky_seconds: Option<u32>,
     /// `spec.trafficDistribution` (`PreferClose`, `PreferSameZone`, `PreferSameNode`).
     pub traffic_distribution: Option<String>,
+    /// The chain names, hashed once (upstream caches them on its `servicePortInfo` too).
+    chains: [String; 4],
 }
 
 impl ServicePort {
@@ -123,25 +125,28 @@ impl ServicePort {
     pub fn name_string(&self) -> String {
         self.name.to_string()
     }
-    fn chain(&self, prefix: &str) -> String {
-        chain_name::service_chain(prefix, &self.name_string(), self.name.protocol.lower())
-    }
     /// `KUBE-SVC-…`.
-    pub fn cluster_policy_chain(&self) -> String {
-        self.chain(SVC)
+    pub fn cluster_policy_chain(&self) -> &str {
+        &self.chains[0]
     }
     /// `KUBE-SVL-…`.
-    pub fn local_policy_chain(&self) -> String {
-        self.chain(SVL)
+    pub fn local_policy_chain(&self) -> &str {
+        &self.chains[1]
     }
     /// `KUBE-EXT-…`.
-    pub fn external_chain(&self) -> String {
-        self.chain(EXT)
+    pub fn external_chain(&self) -> &str {
+        &self.chains[2]
     }
     /// `KUBE-FW-…`.
-    pub fn firewall_chain(&self) -> String {
-        self.chain(FW)
+    pub fn firewall_chain(&self) -> &str {
+        &self.chains[3]
     }
+}
+
+/// The four per-port chain names of `name`.
+fn chains_of(name: &ServicePortName) -> [String; 4] {
+    let (s, p) = (name.to_string(), name.protocol.lower());
+    [SVC, SVL, EXT, FW].map(|prefix| chain_name::service_chain(prefix, &s, p))
 }
 
 /// The ports of `svc` kube-proxy programs, in the Service's port order; empty for the
@@ -213,13 +218,15 @@ pub fn service_ports(svc: &Service) -> Vec<ServicePort> {
             continue;
         };
         let node_port = p.node_port.and_then(|n| u16::try_from(n).ok()).unwrap_or(0);
+        let spn = ServicePortName {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            port: p.name.clone().unwrap_or_default(),
+            protocol,
+        };
         let mut sp = ServicePort {
-            name: ServicePortName {
-                namespace: namespace.clone(),
-                name: name.clone(),
-                port: p.name.clone().unwrap_or_default(),
-                protocol,
-            },
+            chains: chains_of(&spn),
+            name: spn,
             cluster_ip,
             port,
             node_port,

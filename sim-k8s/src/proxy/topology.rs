@@ -19,12 +19,12 @@ use super::service_port::ServicePort;
 /// The zone label on the Node kube-proxy reads.
 pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
-/// The outcome of [`categorize`].
+/// The outcome of [`categorize`]: the endpoints, borrowed, in `ip:port` string order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Categorized {
-    pub cluster: Vec<Endpoint>,
-    pub local: Vec<Endpoint>,
-    pub all_reachable: Vec<Endpoint>,
+pub struct Categorized<'a> {
+    pub cluster: Vec<&'a Endpoint>,
+    pub local: Vec<&'a Endpoint>,
+    pub all_reachable: Vec<&'a Endpoint>,
     /// The Service has usable endpoints anywhere (not only here).
     pub has_any: bool,
 }
@@ -61,12 +61,12 @@ fn topology_mode(endpoints: &[Endpoint], node: &str, zone: &str) -> Mode {
 }
 
 /// Splits `endpoints` for `svc` as the proxy on `node` (in `zone`, maybe empty) sees them.
-pub fn categorize(
-    endpoints: &[Endpoint],
+pub fn categorize<'a>(
+    endpoints: &'a [Endpoint],
     svc: &ServicePort,
     node: &str,
     zone: &str,
-) -> Categorized {
+) -> Categorized<'a> {
     let mut out = Categorized::default();
     let serving_terminating = |e: &&Endpoint| e.serving && e.terminating;
     if svc.uses_cluster_endpoints() {
@@ -79,14 +79,9 @@ pub fn categorize(
                 Mode::SameNode => e.node_hints.contains(node),
                 Mode::SameZone => e.zone_hints.contains(zone),
             })
-            .cloned()
             .collect();
         if out.cluster.is_empty() {
-            out.cluster = endpoints
-                .iter()
-                .filter(serving_terminating)
-                .cloned()
-                .collect();
+            out.cluster = endpoints.iter().filter(serving_terminating).collect();
         }
         out.has_any = !out.cluster.is_empty();
     }
@@ -107,15 +102,14 @@ pub fn categorize(
                     e.serving && e.terminating
                 }
         })
-        .cloned()
         .collect();
     if !svc.uses_cluster_endpoints() {
         out.all_reachable = out.local.clone();
         return out;
     }
-    let mut union: BTreeMap<String, Endpoint> = BTreeMap::new();
+    let mut union: BTreeMap<String, &Endpoint> = BTreeMap::new();
     for e in out.cluster.iter().chain(&out.local) {
-        union.insert(e.addr(), e.clone());
+        union.insert(e.addr(), *e);
     }
     out.all_reachable = union.into_values().collect();
     out
