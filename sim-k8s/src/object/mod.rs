@@ -18,6 +18,7 @@ pub mod defaults;
 pub mod key;
 pub mod kind;
 pub mod name;
+pub mod protocol;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Node, Pod, Service};

@@ -3,27 +3,12 @@
 //! `policySourcePodIPSetName`…): a fixed prefix and the first 16 characters of the standard
 //! base32 (RFC 4648, `A-Z2-7`) of a digest of the identifying strings concatenated.
 //!
-//! The digest is SHA-256, as kube-router's; what is concatenated follows its shape but not
-//! byte for byte, so the names are stable and unique, not kube-router's own values. 16 base32
-//! characters are the first 80 bits of the digest. Chain names stay within iptables' 28 characters, set names within
-//! ipset's 31.
+//! The digest is SHA-256, as kube-router's (the same [`hash16`] kube-proxy's names use); what
+//! is concatenated follows its shape but not byte for byte, so the names are stable and
+//! unique, not kube-router's own values. 16 base32 characters are the first 80 bits of the
+//! digest. Chain names stay within iptables' 28 characters, set names within ipset's 31.
 
-use sha2::{Digest, Sha256};
-
-const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-/// The first 16 base32 characters of SHA-256(`input`).
-pub fn hash16(input: &str) -> String {
-    let digest = Sha256::digest(input.as_bytes());
-    // 10 bytes are exactly 16 base32 characters, so this is the 16-character prefix of the
-    // whole digest's encoding.
-    let bits = digest[..10]
-        .iter()
-        .fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
-    (0..16)
-        .map(|i| BASE32[((bits >> (75 - 5 * i)) & 31) as usize] as char)
-        .collect()
-}
+pub use crate::proxy::chain_name::hash16;
 
 /// `KUBE-POD-FW-…`: the firewall chain of one direction of one pod.
 pub fn pod_firewall_chain(namespace: &str, pod: &str, direction: &str) -> String {

@@ -23,49 +23,7 @@ use super::error::PolicyError;
 use crate::object::Object;
 use crate::selector::Selector;
 
-/// A policy's layer-4 protocol (`v1.Protocol`; the API default is TCP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Protocol {
-    Tcp,
-    Udp,
-    Sctp,
-}
-
-impl Protocol {
-    /// The API spelling, `TCP`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "TCP",
-            Protocol::Udp => "UDP",
-            Protocol::Sctp => "SCTP",
-        }
-    }
-
-    /// iptables' and ipset's spelling, `tcp`.
-    pub fn lower(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-            Protocol::Sctp => "sctp",
-        }
-    }
-
-    /// `TCP`, `UDP` or `SCTP` (the API is case-sensitive).
-    pub fn parse(s: &str) -> Option<Protocol> {
-        match s {
-            "TCP" => Some(Protocol::Tcp),
-            "UDP" => Some(Protocol::Udp),
-            "SCTP" => Some(Protocol::Sctp),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::object::protocol::Protocol;
 
 /// Which ports of the protocol a `NetworkPolicyPort` allows.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,7 +24,7 @@ pub fn is_service_chain(name: &str) -> bool {
 }
 
 /// The first 16 characters of base32(sha256(`input`)), RFC 4648 alphabet.
-fn hash16(input: &str) -> String {
+pub fn hash16(input: &str) -> String {
     const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let sum = Sha256::digest(input.as_bytes());
     // 16 characters are 80 bits: the first ten bytes.

@@ -19,49 +19,7 @@ use super::chain_name::{self, EXT, FW, SVC, SVL};
 /// `v1.ServiceAffinityClientIP`'s default `timeoutSeconds` (`DefaultClientIPServiceAffinitySeconds`).
 pub const DEFAULT_STICKY_SECONDS: u32 = 10_800;
 
-/// A transport protocol a Service port may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Protocol {
-    Tcp,
-    Udp,
-    Sctp,
-}
-
-impl Protocol {
-    /// From the API's `TCP`/`UDP`/`SCTP`; unset means TCP (the API default).
-    pub fn from_api(s: Option<&str>) -> Option<Protocol> {
-        match s.unwrap_or("TCP") {
-            "TCP" => Some(Protocol::Tcp),
-            "UDP" => Some(Protocol::Udp),
-            "SCTP" => Some(Protocol::Sctp),
-            _ => None,
-        }
-    }
-    /// As iptables spells it (`-p tcp`), and as the chain hashes take it.
-    pub fn lower(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-            Protocol::Sctp => "sctp",
-        }
-    }
-    /// As the API spells it.
-    pub fn api(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "TCP",
-            Protocol::Udp => "UDP",
-            Protocol::Sctp => "SCTP",
-        }
-    }
-    /// The IP protocol number.
-    pub fn number(self) -> u8 {
-        match self {
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
-            Protocol::Sctp => 132,
-        }
-    }
-}
+pub use crate::object::protocol::Protocol;
 
 /// `ServicePortName`: namespace, name, port name and protocol. Its display form
 /// (`ns/name:port`, or `ns/name` for an unnamed port) is what chain hashes and comments use.
