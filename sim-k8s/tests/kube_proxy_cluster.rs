@@ -23,8 +23,18 @@ fn cluster() -> Cluster {
 #[test]
 fn cluster_ip_connections_land_on_ready_endpoints_with_the_client_address_kept() {
     let c = cluster();
-    // Every node programmed the Service at build time.
+    // Every node programmed the Service at build time, after kube-proxy's conntrack
+    // sysctls: max(32768 per core × 2 CPUs, 131072) entries, 24 h established, 1 h close-wait.
     for (node, kp) in &c.kube_proxies {
+        let ct = c
+            .net
+            .netns(c.nodes[node].netns)
+            .netfilter
+            .conntrack
+            .config();
+        assert_eq!(ct.max, 131_072);
+        assert_eq!(ct.timeouts.tcp_established, SimDuration::from_secs(86_400));
+        assert_eq!(ct.timeouts.tcp_close_wait, SimDuration::from_secs(3_600));
         assert_eq!(kp.syncs.len(), 1, "{node}");
         assert!(kp.syncs[0].full);
         let save = c.net.netns(c.nodes[node].netns).netfilter.ruleset.save();

@@ -6,7 +6,9 @@
 //! in the API before its node's rules send traffic to it — is the watch lag plus up to
 //! `minSyncPeriod`, as on a real cluster.
 //!
-//! At build time every node syncs once at t = 0 with the settled objects. A failed node's
+//! At start kube-proxy writes its conntrack sysctls (`nf_conntrack_max`, TCP timeouts) and,
+//! with localhost NodePorts, `route_localnet`; at build time every node then syncs once at
+//! t = 0 with the settled objects. A failed node's
 //! kube-proxy hears nothing; when the node heals it relists and syncs.
 //! Simplified: a sync takes no time; the hourly forced resync (`FullSyncPeriod`) is not
 //! scheduled (a sync after an hour without one is still full); `iptables-restore` failures
@@ -21,7 +23,7 @@ use sim_core::SimTime;
 use super::{Cluster, ClusterError};
 use crate::config::kube_proxy_configuration::KubeProxyConfiguration;
 use crate::object::{Kind, Object, ObjectKey};
-use crate::proxy::config::proxier_config;
+use crate::proxy::config::{conntrack_sysctls, proxier_config};
 use crate::proxy::{Proxier, SyncOutcome, proxy_state};
 
 /// The kinds a kube-proxy watches.
@@ -109,6 +111,13 @@ impl Cluster {
                     }
                 })?;
             let ns = self.nodes[&name].netns;
+            let ct = self.net.netns_mut(ns).netfilter.conntrack.config_mut();
+            for (key, value) in conntrack_sysctls(&config, &node_obj) {
+                ct.set(key, &value).map_err(|e| ClusterError::KubeProxy {
+                    node: name.clone(),
+                    why: e.to_string(),
+                })?;
+            }
             if pc.localhost_node_ports {
                 self.net
                     .sysctl(ns, "net.ipv4.conf.all.route_localnet", "1")

@@ -80,3 +80,58 @@ pub fn proxier_config(
         conntrack_tcp_liberal: cfg.conntrack.tcp_be_liberal,
     })
 }
+
+/// The conntrack sysctls kube-proxy writes at start (`setupConntrack` in
+/// `cmd/kube-proxy/app/server_linux.go`): `nf_conntrack_max` = max(`maxPerCore` × CPUs,
+/// `min`) when `maxPerCore` > 0, the TCP established and close-wait timeouts, the UDP
+/// timeouts when set, and `nf_conntrack_tcp_be_liberal` when asked. `cpus` comes from the
+/// Node's `status.capacity.cpu` (2 when it does not say).
+pub fn conntrack_sysctls(cfg: &KubeProxyConfiguration, node: &Node) -> Vec<(&'static str, String)> {
+    let cpus = node
+        .status
+        .as_ref()
+        .and_then(|s| s.capacity.as_ref())
+        .and_then(|c| c.get("cpu"))
+        .and_then(|q| q.0.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(2);
+    let mut out = Vec::new();
+    let per_core = i64::from(cfg.conntrack_max_per_core());
+    if per_core > 0 {
+        let max = (per_core * cpus).max(i64::from(cfg.conntrack_min()));
+        out.push(("net.netfilter.nf_conntrack_max", max.to_string()));
+    }
+    let secs = |d: sim_core::SimDuration| (d.as_nanos() / 1_000_000_000).to_string();
+    let established = cfg.conntrack_tcp_established_timeout();
+    if established > sim_core::SimDuration::ZERO {
+        out.push((
+            "net.netfilter.nf_conntrack_tcp_timeout_established",
+            secs(established),
+        ));
+    }
+    let close_wait = cfg.conntrack_tcp_close_wait_timeout();
+    if close_wait > sim_core::SimDuration::ZERO {
+        out.push((
+            "net.netfilter.nf_conntrack_tcp_timeout_close_wait",
+            secs(close_wait),
+        ));
+    }
+    if let Some(udp) = cfg
+        .conntrack
+        .udp_timeout
+        .filter(|d| *d > sim_core::SimDuration::ZERO)
+    {
+        out.push(("net.netfilter.nf_conntrack_udp_timeout", secs(udp)));
+    }
+    if let Some(udp) = cfg
+        .conntrack
+        .udp_stream_timeout
+        .filter(|d| *d > sim_core::SimDuration::ZERO)
+    {
+        out.push(("net.netfilter.nf_conntrack_udp_timeout_stream", secs(udp)));
+    }
+    if cfg.conntrack.tcp_be_liberal {
+        out.push(("net.netfilter.nf_conntrack_tcp_be_liberal", "1".into()));
+    }
+    out
+}

@@ -102,6 +102,9 @@ pub struct ConntrackConfig {
     /// `nf_conntrack_tcp_loose`, Linux default 1: a TCP packet other than a SYN may open a
     /// conntrack ("pick up" an established connection). With 0 such packets are INVALID.
     pub tcp_loose: bool,
+    /// `nf_conntrack_tcp_be_liberal`, Linux default 0: out-of-window packets are INVALID.
+    /// Windows are not tracked here, so it is only kept (kube-proxy reads and may set it).
+    pub tcp_be_liberal: bool,
     pub timeouts: Timeouts,
 }
 
@@ -110,6 +113,7 @@ impl Default for ConntrackConfig {
         ConntrackConfig {
             max: 262_144,
             tcp_loose: true,
+            tcp_be_liberal: false,
             timeouts: Timeouts::default(),
         }
     }
@@ -160,6 +164,7 @@ impl ConntrackConfig {
                 self.max = usize::try_from(int("an entry count")?).unwrap_or(usize::MAX)
             }
             "nf_conntrack_tcp_loose" => self.tcp_loose = int("0 or 1")? != 0,
+            "nf_conntrack_tcp_be_liberal" => self.tcp_be_liberal = int("0 or 1")? != 0,
             "nf_conntrack_tcp_timeout_syn_sent" => t.tcp_syn_sent = secs()?,
             "nf_conntrack_tcp_timeout_syn_recv" => t.tcp_syn_recv = secs()?,
             "nf_conntrack_tcp_timeout_established" => t.tcp_established = secs()?,
