@@ -61,6 +61,7 @@ ul.d{margin:2px 0 0;padding-left:18px;color:#4a5567;font-size:13px}
 .topo{background:#fff;border:1px solid #d5dae1;overflow:auto;max-height:900px;padding:8px}
 .topo svg{max-width:100%;height:auto}
 pre{background:#fff;border:1px solid #d5dae1;padding:8px;overflow:auto;max-height:480px;font-size:12px}
+ul.d pre{max-width:calc(100vw - 260px);margin:4px 0}
 details{background:#fff;border:1px solid #d5dae1;border-radius:4px;margin:6px 0}
 details>summary{cursor:pointer;padding:6px 10px;list-style-position:inside}
 details[open]>summary{border-bottom:1px solid #e6e9ee}
@@ -233,7 +234,12 @@ pub fn report(view: &RunView<'_>, topology: Topology<'_>) -> String {
         if !s.details.is_empty() {
             out.push_str("<ul class=\"d\">");
             for d in &s.details {
-                let _ = write!(out, "<li>{}</li>", escape(d));
+                // A multi-line detail (a snapshot's table dump) keeps its lines.
+                if d.contains('\n') {
+                    let _ = write!(out, "<li><pre>{}</pre></li>", escape(d));
+                } else {
+                    let _ = write!(out, "<li>{}</li>", escape(d));
+                }
             }
             out.push_str("</ul>");
         }
