@@ -64,6 +64,9 @@ pub struct ClusterSection {
     /// kube-proxy's mode on every node: `iptables` (default) or `none` (no kube-proxy). A
     /// `KubeProxyConfiguration` among the manifests configures it (its `mode` must agree).
     pub proxy_mode: Option<String>,
+    /// The NetworkPolicy agent on every node: `none` (the default: kubenet and the bridge
+    /// plugin enforce no NetworkPolicy) or `kube-router` (iptables + ipset, per pod).
+    pub network_policy: Option<String>,
     #[serde(rename = "clusterCIDR")]
     pub cluster_cidr: Option<String>,
     #[serde(rename = "serviceCIDR")]

@@ -257,6 +257,15 @@ pub fn load_text(source: &str, text: &str, base: &Path) -> Result<Scenario, Scen
     }
     objects.extend(all.objects().cloned());
     config.kube_proxy = kube_proxy(c.proxy_mode.as_deref(), &all, &config).map_err(whole)?;
+    config.policy_agent = match c.network_policy.as_deref() {
+        None | Some("none") => false,
+        Some("kube-router") => true,
+        Some(other) => {
+            return Err(whole(format!(
+                "cluster.networkPolicy: {other:?}: expected none (the default) or kube-router"
+            )));
+        }
+    };
 
     let mut steps = Vec::new();
     let mut sent = false;

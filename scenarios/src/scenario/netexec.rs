@@ -1,7 +1,8 @@
 //! The agnhost convention: every running pod with a container whose `args` or `command`
 //! mention `netexec`, or which declares `containerPort: 8080`, runs agnhost `netexec` — HTTP
-//! on 8080/TCP and its UDP protocol on 8081/UDP, hostname the pod name. Shared by the
-//! scenario runner and `kube-netsim replay`.
+//! on 8080/TCP and its UDP protocol on 8081/UDP (or the ports its `--http-port` and
+//! `--udp-port` arguments give), hostname the pod name. Shared by the scenario runner and
+//! `kube-netsim replay`.
 
 use std::collections::BTreeMap;
 
@@ -31,6 +32,36 @@ pub fn runs_netexec(p: &Pod) -> bool {
     })
 }
 
+/// The HTTP and UDP ports the pod's netexec listens on: its `--http-port`/`--udp-port`
+/// arguments (`--flag=N` or `--flag N`), else the defaults.
+pub fn netexec_ports(p: &Pod) -> (u16, u16) {
+    let args: Vec<&String> = p
+        .spec
+        .iter()
+        .flat_map(|s| &s.containers)
+        .flat_map(|c| c.command.iter().flatten().chain(c.args.iter().flatten()))
+        .collect();
+    let flag = |name: &str, default: u16| {
+        args.iter()
+            .enumerate()
+            .find_map(|(i, a)| {
+                let v = a.strip_prefix(name)?;
+                match v.strip_prefix('=') {
+                    Some(v) => Some(v.to_string()),
+                    None if v.is_empty() => args.get(i + 1).map(|n| n.to_string()),
+                    None => None,
+                }
+            })
+            .and_then(|v| v.parse::<u16>().ok())
+            .filter(|p| *p != 0)
+            .unwrap_or(default)
+    };
+    (
+        flag("--http-port", NETEXEC_HTTP_PORT),
+        flag("--udp-port", NETEXEC_UDP_PORT),
+    )
+}
+
 /// Pods (`ns/name`) whose netexec servers run, with the sandbox they run in.
 pub type Served = BTreeMap<String, NetNsId>;
 
@@ -56,18 +87,22 @@ pub fn serve_new(world: &mut ClusterSim, served: &mut Served) {
         if !runs_netexec(pod) {
             continue;
         }
-        serve_netexec(world, ns, name, &key);
+        let ports = netexec_ports(pod);
+        serve_netexec(world, ns, name, &key, ports);
         served.insert(key, ns);
     }
 }
 
-/// agnhost netexec in `ns` with `hostname`: HTTP on 8080/TCP, its UDP protocol on 8081/UDP.
-/// `who` names the process in errors.
-pub fn serve_netexec(world: &mut ClusterSim, ns: NetNsId, hostname: &str, who: &str) {
-    for (proto, port) in [
-        (SocketProto::Tcp, NETEXEC_HTTP_PORT),
-        (SocketProto::Udp, NETEXEC_UDP_PORT),
-    ] {
+/// agnhost netexec in `ns` with `hostname`: HTTP on `http`/TCP, its UDP protocol on
+/// `udp`/UDP. `who` names the process in errors.
+pub fn serve_netexec(
+    world: &mut ClusterSim,
+    ns: NetNsId,
+    hostname: &str,
+    who: &str,
+    (http, udp): (u16, u16),
+) {
+    for (proto, port) in [(SocketProto::Tcp, http), (SocketProto::Udp, udp)] {
         let spec = ServerSpec {
             proto,
             port,

@@ -213,7 +213,13 @@ impl Runner {
             .map(|(n, (ns, _))| (n.clone(), *ns))
             .collect();
         for (name, ns) in hosts {
-            serve_netexec(world, ns, &name, &format!("external:{name}"));
+            serve_netexec(
+                world,
+                ns,
+                &name,
+                &format!("external:{name}"),
+                (NETEXEC_HTTP_PORT, NETEXEC_UDP_PORT),
+            );
         }
     }
 

@@ -8,8 +8,10 @@
 //!
 //! Controllers here: the workload controllers (Deployment → ReplicaSet → pods, scaling up
 //! and down), the scheduler, one kubelet per node (sandbox + CNI on bind; a deleted pod is
-//! forgotten, its sandbox left in place), the Endpoints + EndpointSlice controllers, and one
-//! kube-proxy per node ([`super::kube_proxy`]).
+//! forgotten, its sandbox left in place), the Endpoints + EndpointSlice controllers, one
+//! kube-proxy per node ([`super::kube_proxy`]), and with `policy_agent` the NetworkPolicy
+//! agents, which re-render every running node's policy rules from their cache on each event
+//! they hear (one watch lag after the change).
 //! The Endpoints and EndpointSlice controllers reconcile their informer cache (the objects
 //! their watch has delivered so far) on every event, not the store itself — so they act on
 //! what they have heard, as upstream's listers do; their writes carry no resourceVersion
@@ -28,6 +30,7 @@ use super::{Cluster, node_lifecycle, workloads};
 use crate::controller::endpoints;
 use crate::controller::endpointslice::EndpointSliceController;
 use crate::object::{Kind, Object, ObjectKey};
+use crate::policy::{PolicyView, render_node};
 use crate::proxy::healthcheck;
 use crate::store::watch::{Delivery, EventType, WatchSpec, WatcherId};
 use crate::store::{Change, Store};
@@ -64,6 +67,7 @@ enum Controller {
     Kubelet(String),
     Endpoints,
     KubeProxy(String),
+    PolicyAgent,
 }
 
 /// A cluster running in the engine.
@@ -78,6 +82,8 @@ pub struct ClusterSim {
     pub errors: Vec<(SimTime, String)>,
     /// Failed nodes, with their kubelet's last heartbeat.
     pub failed: BTreeMap<String, SimTime>,
+    /// The NetworkPolicy agents' informer cache (Namespaces, Pods, NetworkPolicies, Nodes).
+    policy_view: BTreeMap<ObjectKey, Object>,
 }
 
 impl ClusterSim {
@@ -125,6 +131,20 @@ impl ClusterSim {
                 Kind::EndpointSlice,
             ],
         );
+        // The policy agents all watch with the same lag, so one cache serves them all.
+        let policy_kinds = [Kind::Namespace, Kind::Pod, Kind::NetworkPolicy, Kind::Node];
+        if cluster.config.policy_agent {
+            watch(Controller::PolicyAgent, &policy_kinds);
+        }
+        let policy_view: BTreeMap<ObjectKey, Object> = if cluster.config.policy_agent {
+            policy_kinds
+                .iter()
+                .flat_map(|k| cluster.store.creation_order(*k))
+                .map(|o| (o.key(), o.clone()))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
         let mut sim = ClusterSim {
             cluster,
             sim: NetSim::new(net, seed),
@@ -132,6 +152,7 @@ impl ClusterSim {
             view,
             errors: Vec::new(),
             failed: BTreeMap::new(),
+            policy_view,
         };
         let proxied: Vec<String> = sim.cluster.kube_proxies.keys().cloned().collect();
         for node in proxied {
@@ -219,6 +240,15 @@ impl ClusterSim {
             }
             Controller::Kubelet(node) => self.kubelet(ctx, &node, &d),
             Controller::KubeProxy(node) => self.kube_proxy(ctx, &node, d),
+            Controller::PolicyAgent => {
+                let key = d.event.object.key();
+                if d.event.event_type == EventType::Deleted {
+                    self.policy_view.remove(&key);
+                } else {
+                    self.policy_view.insert(key, d.event.object);
+                }
+                self.sync_policy_agents(ctx.now());
+            }
             Controller::Endpoints => {
                 let key = d.event.object.key();
                 if d.event.event_type == EventType::Deleted {
@@ -270,6 +300,37 @@ impl ClusterSim {
                 ctx.schedule_at(t, ClusterEvent::ProxySync(node.to_string()));
             }
             RunDecision::AlreadyPending => {}
+        }
+    }
+
+    /// Every running node's policy agent renders its rules from the agents' cache.
+    fn sync_policy_agents(&mut self, now: SimTime) {
+        let view = match PolicyView::from_objects(self.policy_view.values()) {
+            Ok(v) => v,
+            Err(e) => {
+                self.errors.push((now, format!("NetworkPolicy agent: {e}")));
+                return;
+            }
+        };
+        let nodes: Vec<(String, sim_net::NetNsId)> = self
+            .cluster
+            .nodes
+            .iter()
+            .filter(|(n, _)| !self.failed.contains_key(*n))
+            .map(|(n, r)| (n.clone(), r.netns))
+            .collect();
+        for (node, ns) in nodes {
+            let loaded = render_node(&view, &node)
+                .map_err(|e| e.to_string())
+                .and_then(|rules| {
+                    rules
+                        .load(&mut self.sim.net.netns_mut(ns).netfilter)
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(e) = loaded {
+                self.errors
+                    .push((now, format!("NetworkPolicy agent on {node}: {e}")));
+            }
         }
     }
 

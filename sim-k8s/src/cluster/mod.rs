@@ -25,7 +25,8 @@
 //!    scenarios) and the Ready condition computed with its readiness gates.
 //! 7. The Endpoints and EndpointSlice controllers run until nothing changes.
 //! 8. kube-proxy (iptables mode, unless `kube_proxy` is `None`) syncs each node's rules
-//!    ([`kube_proxy`]).
+//!    ([`kube_proxy`]), and with `policy_agent` the NetworkPolicy agent renders each node's
+//!    policy chains and sets ([`crate::policy`]).
 //!
 //! The network plugin is kubenet (default) or the reference CNI plugins ([`NetworkPlugin`]):
 //! with the latter, `hostPort`s are published by `portmap` and the bridge's `ipMasq` chains
@@ -138,6 +139,9 @@ pub struct ClusterConfig {
     pub external_subnet: Ipv4Net,
     /// kube-proxy's configuration on every node; `None` runs no kube-proxy.
     pub kube_proxy: Option<KubeProxyConfiguration>,
+    /// A NetworkPolicy agent on every node (kube-router-style, [`crate::policy`]). Off by
+    /// default: kubenet and the bridge plugin enforce no NetworkPolicy.
+    pub policy_agent: bool,
 }
 
 /// A host outside the cluster: a namespace on the external network, its default route via
@@ -169,6 +173,7 @@ impl Default for ClusterConfig {
                 cluster_cidr: "10.244.0.0/16".into(),
                 ..KubeProxyConfiguration::default()
             }),
+            policy_agent: false,
         }
     }
 }
@@ -220,6 +225,8 @@ pub enum ClusterError {
     Masquerade { node: String, why: String },
     #[error("node {node}: kube-proxy: {why}")]
     KubeProxy { node: String, why: String },
+    #[error("NetworkPolicy agent: {0}")]
+    PolicyAgent(String),
 }
 
 /// A node as the network sees it.
@@ -347,6 +354,10 @@ impl Cluster {
         cluster.run_pods()?;
         cluster.settle_endpoints()?;
         cluster.start_kube_proxies(T0)?;
+        if cluster.config.policy_agent {
+            crate::policy::sync_cluster(&mut cluster)
+                .map_err(|e| ClusterError::PolicyAgent(e.to_string()))?;
+        }
         Ok(cluster)
     }
 
