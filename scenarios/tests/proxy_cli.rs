@@ -61,22 +61,7 @@ fn on_test_node(sub: &str, args: &[&str]) -> Out {
 
 /// Each chain's `-A` lines by (table, chain).
 fn by_chain(save: &str) -> BTreeMap<(String, String), Vec<String>> {
-    let mut out: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    let mut table = String::new();
-    for line in save.lines() {
-        if let Some(t) = line.strip_prefix('*') {
-            table = t.to_string();
-        } else if let Some(c) = line.strip_prefix(':') {
-            let chain = c.split(' ').next().unwrap().to_string();
-            out.entry((table.clone(), chain)).or_default();
-        } else if let Some(rest) = line.strip_prefix("-A ") {
-            let chain = rest.split(' ').next().unwrap().to_string();
-            out.entry((table.clone(), chain))
-                .or_default()
-                .push(line.to_string());
-        }
-    }
-    out
+    Ruleset::parse(save).expect("a valid dump").saved_by_chain()
 }
 
 #[test]
@@ -99,7 +84,6 @@ fn render_is_the_rules_upstream_expects_plus_the_jumps_and_canaries() {
     )
     .unwrap()
     .replace("-j MASQUERADE\n", "-j MASQUERADE --random-fully\n");
-    let expected = Ruleset::parse(&expected).unwrap().save();
     let ours = by_chain(&out.stdout);
     let theirs = by_chain(&expected);
     let kube_chains = |m: &BTreeMap<(String, String), Vec<String>>| -> Vec<(String, String)> {

@@ -14,7 +14,7 @@ use sim_k8s::proxy::iptables::{ProxierConfig, SyncScope, render};
 use sim_k8s::proxy::local_detector::LocalDetector;
 use sim_k8s::proxy::node_port_addresses::NodePortAddresses;
 use sim_k8s::proxy::proxy_state;
-use sim_net::netfilter::{RestoreOptions, Ruleset, SaveOptions};
+use sim_net::netfilter::{RestoreOptions, Ruleset};
 
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -59,22 +59,7 @@ fn fake_proxier_config() -> ProxierConfig {
 fn by_chain(restore_text: &str) -> BTreeMap<(String, String), Vec<String>> {
     let mut rs = Ruleset::new();
     rs.restore(restore_text, RestoreOptions::default()).unwrap();
-    let mut out: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    let mut table = String::new();
-    for line in rs.save_with(SaveOptions::default()).lines() {
-        if let Some(t) = line.strip_prefix('*') {
-            table = t.to_string();
-        } else if let Some(c) = line.strip_prefix(':') {
-            let chain = c.split(' ').next().unwrap().to_string();
-            out.entry((table.clone(), chain)).or_default();
-        } else if let Some(rest) = line.strip_prefix("-A ") {
-            let chain = rest.split(' ').next().unwrap().to_string();
-            out.entry((table.clone(), chain))
-                .or_default()
-                .push(line.to_string());
-        }
-    }
-    out
+    rs.saved_by_chain()
 }
 
 #[test]

@@ -725,7 +725,8 @@ fn nth_host(net: Ipv4Net, n: u32) -> Option<Ipv4Addr> {
     (net.contains(&ip) && ip != net.broadcast()).then_some(ip)
 }
 
-fn internal_ip(n: &Node) -> Option<Ipv4Addr> {
+/// The node's first InternalIP address (`status.addresses`), if it is IPv4.
+pub(crate) fn internal_ip(n: &Node) -> Option<Ipv4Addr> {
     n.status
         .as_ref()?
         .addresses

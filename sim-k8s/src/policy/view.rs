@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Pod;
 
 use super::error::PolicyError;
 use super::spec::{NamespaceScope, Peer, Policy, Protocol};
+use crate::cluster::internal_ip;
 use crate::object::Object;
 use crate::store::Store;
 
@@ -212,16 +213,4 @@ impl PolicyView {
             .find(|(_, a)| **a == ip)
             .map(|(n, _)| n.as_str())
     }
-}
-
-fn internal_ip(n: &Node) -> Option<Ipv4Addr> {
-    n.status
-        .as_ref()?
-        .addresses
-        .as_ref()?
-        .iter()
-        .find(|a| a.type_ == "InternalIP")?
-        .address
-        .parse()
-        .ok()
 }

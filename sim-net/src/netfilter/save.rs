@@ -7,6 +7,7 @@
 //! on …` comments carry a date in iptables; here they are optional and fixed, so output is
 //! deterministic.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::netfilter::ruleset::Ruleset;
@@ -32,6 +33,27 @@ impl Ruleset {
     /// `iptables-save` with default options: no header, no rule counters.
     pub fn save(&self) -> String {
         self.save_with(SaveOptions::default())
+    }
+
+    /// Every chain's rules as `iptables-save` prints them (`-A CHAIN …`), by table and chain
+    /// name: the dump with chain order set aside, for comparing two rulesets chain by chain.
+    pub fn saved_by_chain(&self) -> BTreeMap<(String, String), Vec<String>> {
+        let mut out = BTreeMap::new();
+        for t in self.tables() {
+            for c in t.chains() {
+                let lines = c
+                    .rules
+                    .iter()
+                    .map(|r| {
+                        let mut line = format!("-A {}", c.name);
+                        r.push_saved(&mut line);
+                        line
+                    })
+                    .collect();
+                out.insert((t.name().to_string(), c.name.clone()), lines);
+            }
+        }
+        out
     }
 
     /// `iptables-save` with `opts`.
