@@ -8,8 +8,8 @@ use std::path::Path;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use sim_k8s::Object;
-use sim_k8s::manifest::{LoadOptions, load_path};
+use sim_k8s::Typed;
+use sim_k8s::manifest::{LoadOptions, Manifests, load_path};
 use sim_k8s::proxy::iptables::{ProxierConfig, SyncScope, render};
 use sim_k8s::proxy::local_detector::LocalDetector;
 use sim_k8s::proxy::node_port_addresses::NodePortAddresses;
@@ -22,18 +22,18 @@ fn fixture(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
+/// The objects of kind `T` among `m`'s.
+fn all<T: Typed + Clone>(m: &Manifests) -> Vec<T> {
+    m.objects().filter_map(T::from_object).cloned().collect()
+}
+
+/// The Services and EndpointSlices among `m`'s objects.
+fn split(m: &Manifests) -> (Vec<Service>, Vec<EndpointSlice>) {
+    (all(m), all(m))
+}
+
 fn objects(name: &str) -> (Vec<Service>, Vec<EndpointSlice>) {
-    let m = load_path(&fixture(name), &LoadOptions::default()).unwrap();
-    let mut svcs = Vec::new();
-    let mut slices = Vec::new();
-    for o in m.objects() {
-        match o {
-            Object::Service(s) => svcs.push(s.clone()),
-            Object::EndpointSlice(e) => slices.push(e.clone()),
-            _ => {}
-        }
-    }
-    (svcs, slices)
+    split(&load_path(&fixture(name), &LoadOptions::default()).unwrap())
 }
 
 /// Upstream's `NewFakeProxier`: node `test-node` at 192.168.0.2, cluster CIDR 10.0.0.0/8,
@@ -140,20 +140,7 @@ fn large_clusters_drop_endpoint_comments() {
         ));
     }
     let m = sim_k8s::manifest::load_str("big.yaml", &y, &LoadOptions::default()).unwrap();
-    let svcs: Vec<Service> = m
-        .objects()
-        .filter_map(|o| match o {
-            Object::Service(s) => Some(s.clone()),
-            _ => None,
-        })
-        .collect();
-    let slices: Vec<EndpointSlice> = m
-        .objects()
-        .filter_map(|o| match o {
-            Object::EndpointSlice(e) => Some(e.clone()),
-            _ => None,
-        })
-        .collect();
+    let (svcs, slices) = split(&m);
     let (ports, eps) = proxy_state(&svcs, &slices, "test-node");
     let out = render(
         &fake_proxier_config(),
