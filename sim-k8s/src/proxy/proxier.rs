@@ -17,9 +17,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use sim_core::{SimDuration, SimTime};
 use sim_net::netfilter::conntrack::L4Proto;
-use sim_net::netfilter::{
-    Netfilter, RestoreError, RestoreOptions, Ruleset, SaveOptions, TableName,
-};
+use sim_net::netfilter::{Netfilter, RestoreError, RestoreOptions, Rule, Ruleset, TableName};
 
 use super::endpoint::{EndpointsMap, endpoints_map};
 use super::iptables::{JUMP_CHAINS, KUBE_PROXY_CANARY, ProxierConfig, Rendered, SyncScope, render};
@@ -169,26 +167,26 @@ fn changed_services(
         .collect()
 }
 
-/// `EnsureChain` + `EnsureRule(Prepend, …)` for every jump, and the canary chains.
+/// `EnsureChain` + `EnsureRule(Prepend, …)` for every jump (checked as `iptables -C` checks:
+/// the same rule spec already in the built-in chain), and the canary chains; what is missing
+/// goes in one `iptables-restore --noflush`, the inserts in list order.
 fn ensure_jumps(nf: &mut Netfilter) -> Result<(), RestoreError> {
-    let mut text = String::new();
-    for table in ["mangle", "nat", "filter"] {
-        let exists = TableName::from_name(table)
+    let has_chain = |nf: &Netfilter, table: &str, chain: &str| {
+        TableName::from_name(table)
             .and_then(|t| nf.ruleset.table(t))
-            .is_some_and(|t| t.chain(KUBE_PROXY_CANARY).is_some());
-        if !exists {
-            text.push_str(&format!("*{table}\n:{KUBE_PROXY_CANARY} - [0:0]\nCOMMIT\n"));
+            .is_some_and(|t| t.chain(chain).is_some())
+    };
+    let mut per_table: BTreeMap<&str, String> = BTreeMap::new();
+    for table in ["mangle", "nat", "filter"] {
+        if !has_chain(nf, table, KUBE_PROXY_CANARY) {
+            per_table
+                .entry(table)
+                .or_default()
+                .push_str(&format!(":{KUBE_PROXY_CANARY} - [0:0]\n"));
         }
     }
-    if !text.is_empty() {
-        nf.restore(&text, RestoreOptions::kube_proxy())?;
-    }
+    let mut created: BTreeSet<(&str, &str)> = BTreeSet::new();
     for (table, chain, builtin, comment, extra) in JUMP_CHAINS {
-        let tname = TableName::from_name(table).expect("known table");
-        let has_chain = nf
-            .ruleset
-            .table(tname)
-            .is_some_and(|t| t.chain(chain).is_some());
         let mut args = String::new();
         if !extra.is_empty() {
             args.push_str(extra);
@@ -198,45 +196,41 @@ fn ensure_jumps(nf: &mut Netfilter) -> Result<(), RestoreError> {
             args.push_str(&format!("-m comment --comment \"{comment}\" "));
         }
         args.push_str(&format!("-j {chain}"));
-        let present = {
-            let saved = nf.save_with(SaveOptions {
-                table: Some(tname),
-                ..SaveOptions::default()
-            });
-            let want = canonical_jump(table, builtin, chain, &args)?;
-            saved.lines().any(|l| l == want)
-        };
-        let mut cmd = format!("*{table}\n");
-        if !has_chain {
-            cmd.push_str(&format!("-N {chain}\n"));
+        let jump = jump_rule(table, builtin, chain, &args)?;
+        let present = TableName::from_name(table)
+            .and_then(|t| nf.ruleset.table(t))
+            .and_then(|t| t.chain(builtin))
+            .is_some_and(|c| c.rules.iter().any(|r| r.same_spec(&jump)));
+        let cmds = per_table.entry(table).or_default();
+        if !has_chain(nf, table, chain) && created.insert((table, chain)) {
+            cmds.push_str(&format!("-N {chain}\n"));
         }
         if !present {
-            cmd.push_str(&format!("-I {builtin} 1 {args}\n"));
+            cmds.push_str(&format!("-I {builtin} 1 {args}\n"));
         }
-        if !has_chain || !present {
-            cmd.push_str("COMMIT\n");
-            nf.restore(&cmd, RestoreOptions::kube_proxy())?;
-        }
+    }
+    let text: String = per_table
+        .into_iter()
+        .filter(|(_, cmds)| !cmds.is_empty())
+        .map(|(table, cmds)| format!("*{table}\n{cmds}COMMIT\n"))
+        .collect();
+    if !text.is_empty() {
+        nf.restore(&text, RestoreOptions::kube_proxy())?;
     }
     Ok(())
 }
 
-/// The canonical line of a jump rule (its target chain declared so the scratch parse holds).
-fn canonical_jump(
-    table: &str,
-    builtin: &str,
-    chain: &str,
-    args: &str,
-) -> Result<String, RestoreError> {
+/// The jump `-A BUILTIN ARGS` as a rule (parsed with its target chain declared).
+fn jump_rule(table: &str, builtin: &str, chain: &str, args: &str) -> Result<Rule, RestoreError> {
     let scratch = Ruleset::parse(&format!(
         "*{table}\n:{chain} - [0:0]\n-A {builtin} {args}\nCOMMIT\n"
     ))?;
-    Ok(scratch
-        .save_with(SaveOptions::default())
-        .lines()
-        .find(|l| l.starts_with("-A "))
-        .unwrap_or_default()
-        .to_string())
+    Ok(TableName::from_name(table)
+        .and_then(|t| scratch.table(t))
+        .and_then(|t| t.chain(builtin))
+        .and_then(|c| c.rules.first())
+        .cloned()
+        .expect("the scratch table holds the one rule it was given"))
 }
 
 /// Deletes UDP conntrack entries that would keep sending a Service's traffic where it no
