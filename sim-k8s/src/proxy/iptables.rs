@@ -184,19 +184,10 @@ pub enum SyncScope {
 pub struct Rendered {
     /// The `iptables-restore --noflush` input.
     pub restore: String,
-    /// Every per-Service nat chain that should exist after the sync.
-    pub active_nat_chains: BTreeSet<String>,
-    /// Stale chains this sync deletes.
-    pub deleted_chains: Vec<String>,
-    /// Filter and nat rule lines written (`sync_proxy_rules_iptables_total`-style).
-    pub filter_rules: usize,
-    pub nat_rules: usize,
     /// Endpoints over all Services.
     pub total_endpoints: usize,
+    /// Past [`LARGE_CLUSTER_ENDPOINTS_THRESHOLD`]: no per-endpoint comments.
     pub large_cluster_mode: bool,
-    /// Services with Local internal (resp. external) policy and no local endpoint.
-    pub no_local_endpoints_internal: usize,
-    pub no_local_endpoints_external: usize,
 }
 
 /// A table's chain declarations and rule lines.
@@ -204,7 +195,6 @@ pub struct Rendered {
 struct Buffers {
     chains: String,
     rules: String,
-    rule_count: usize,
 }
 
 impl Buffers {
@@ -214,7 +204,6 @@ impl Buffers {
     fn rule(&mut self, line: &str) {
         self.rules.push_str(line);
         self.rules.push('\n');
-        self.rule_count += 1;
     }
 }
 
@@ -235,6 +224,8 @@ pub fn render(
     let mut filter = Buffers::default();
     let mut nat = Buffers::default();
     let mut out = Rendered::default();
+    // Every per-Service nat chain that should exist after the sync (the rest of ours go).
+    let mut active_nat_chains: BTreeSet<String> = BTreeSet::new();
     let mark = hex(cfg.masquerade_mark);
 
     for c in [
@@ -326,8 +317,6 @@ pub fn render(
             let c = format!("\"{name} has no local endpoints\"");
             let i = (!has_internal).then(|| ("DROP", c.clone()));
             let e = (!has_external).then_some(("DROP", c));
-            out.no_local_endpoints_internal += usize::from(i.is_some());
-            out.no_local_endpoints_external += usize::from(e.is_some());
             (i, e)
         };
         let dst = |ip: Ipv4Addr, port: u16| format!("-m {proto} -p {proto} -d {ip} --dport {port}");
@@ -429,11 +418,11 @@ pub fn render(
             ];
             for (used, name) in names {
                 if used {
-                    out.active_nat_chains.insert(name.to_string());
+                    active_nat_chains.insert(name.to_string());
                 }
             }
             for ep in &cat.all_reachable {
-                out.active_nat_chains.insert(ep.chain.clone());
+                active_nat_chains.insert(ep.chain.clone());
             }
             continue;
         }
@@ -454,7 +443,7 @@ pub fn render(
         }
         if uses_external_chain {
             nat.chain(external_chain);
-            out.active_nat_chains.insert(external_chain.to_string());
+            active_nat_chains.insert(external_chain.to_string());
             if !svc.external_policy_local {
                 nat.rule(&format!(
                     "-A {external_chain} -m comment --comment \"masquerade traffic for {name} external destinations\" -j {KUBE_MARK_MASQ}"
@@ -479,7 +468,7 @@ pub fn render(
         }
         if uses_fw_chain {
             nat.chain(fw_chain);
-            out.active_nat_chains.insert(fw_chain.to_string());
+            active_nat_chains.insert(fw_chain.to_string());
             let head = format!("-A {fw_chain} -m comment --comment \"{name} loadbalancer IP\"");
             let mut allow_from_node = false;
             for cidr in &svc.load_balancer_source_ranges {
@@ -497,18 +486,18 @@ pub fn render(
         }
         if uses_cluster_chain {
             nat.chain(cluster_chain);
-            out.active_nat_chains.insert(cluster_chain.to_string());
+            active_nat_chains.insert(cluster_chain.to_string());
             write_service_to_endpoints(&mut nat, svc, cluster_chain, &cat.cluster, &comment);
         }
         if uses_local_chain {
             nat.chain(local_chain);
-            out.active_nat_chains.insert(local_chain.to_string());
+            active_nat_chains.insert(local_chain.to_string());
             write_service_to_endpoints(&mut nat, svc, local_chain, &cat.local, &comment);
         }
         for ep in &cat.all_reachable {
             let chain = &ep.chain;
             nat.chain(chain);
-            out.active_nat_chains.insert(chain.clone());
+            active_nat_chains.insert(chain.clone());
             let head = format!("-A {chain}{}", comment(&name));
             nat.rule(&format!("{head} -s {} -j {KUBE_MARK_MASQ}", ep.ip));
             let recent = match svc.sticky_seconds {
@@ -524,10 +513,9 @@ pub fn render(
 
     // Stale chains: ours, present, no longer used.
     for chain in existing_nat_chains {
-        if is_service_chain(chain) && !out.active_nat_chains.contains(chain) {
+        if is_service_chain(chain) && !active_nat_chains.contains(chain) {
             nat.chain(chain);
             let _ = writeln!(nat.rules, "-X {chain}");
-            out.deleted_chains.push(chain.clone());
         }
     }
 
@@ -570,8 +558,6 @@ pub fn render(
         "-A {KUBE_FORWARD} -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
     ));
 
-    out.filter_rules = filter.rule_count;
-    out.nat_rules = nat.rule_count;
     let mut text =
         String::with_capacity(filter.rules.len() + nat.rules.len() + nat.chains.len() + 64);
     text.push_str("*filter\n");
