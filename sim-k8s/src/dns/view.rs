@@ -165,13 +165,7 @@ fn service_view(svc: &Service) -> Option<ServiceView> {
         .ports
         .iter()
         .flatten()
-        .filter_map(|p| {
-            Some(PortView {
-                name: p.name.clone().unwrap_or_default(),
-                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
-                port: u16::try_from(p.port).ok()?,
-            })
-        })
+        .filter_map(|p| port_view(p.name.as_ref(), p.protocol.as_ref(), Some(p.port)))
         .collect();
     Some(ServiceView {
         namespace: svc.metadata.namespace.clone().unwrap_or_default(),
@@ -182,18 +176,26 @@ fn service_view(svc: &Service) -> Option<ServiceView> {
     })
 }
 
+/// A Service or EndpointSlice port: unset name and protocol are the API defaults (`""`,
+/// TCP); a port without a number or outside 0..=65535 is none.
+fn port_view(
+    name: Option<&String>,
+    protocol: Option<&String>,
+    port: Option<i32>,
+) -> Option<PortView> {
+    Some(PortView {
+        name: name.cloned().unwrap_or_default(),
+        protocol: protocol.cloned().unwrap_or_else(|| "TCP".into()),
+        port: u16::try_from(port?).ok()?,
+    })
+}
+
 fn endpoint_views(slice: &EndpointSlice) -> impl Iterator<Item = EndpointView> + '_ {
     let ports: Vec<PortView> = slice
         .ports
         .iter()
         .flatten()
-        .filter_map(|p| {
-            Some(PortView {
-                name: p.name.clone().unwrap_or_default(),
-                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
-                port: u16::try_from(p.port?).ok()?,
-            })
-        })
+        .filter_map(|p| port_view(p.name.as_ref(), p.protocol.as_ref(), p.port))
         .collect();
     slice.endpoints.iter().map(move |e| EndpointView {
         addresses: e.addresses.iter().filter_map(|a| a.parse().ok()).collect(),
