@@ -15,7 +15,7 @@ use crate::netns::SocketProto;
 use crate::network::Network;
 use crate::pcapng::{Capture, CapturedPacket, Direction, LinkType};
 use crate::socket::{
-    ClientResult, ClientSpec, LocalStack, Outcome, ServerSpec, Service, StackError,
+    ClientResult, ClientSpec, DeferredQuery, LocalStack, Outcome, ServerSpec, Service, StackError,
 };
 
 /// What the engine runs.
@@ -67,6 +67,8 @@ pub struct NetSim {
     /// Local stacks of the namespaces that run processes, with their pending wake-up.
     stacks: BTreeMap<NetNsId, (LocalStack, Option<(SimTime, Token)>)>,
     next_request: u32,
+    /// Queries [`Service::Dns`] servers wait to have answered, oldest first.
+    deferred: Vec<DeferredQuery>,
 }
 
 impl NetSim {
@@ -84,6 +86,7 @@ impl NetSim {
             seed,
             stacks: BTreeMap::new(),
             next_request: 0,
+            deferred: Vec::new(),
         }
     }
 
@@ -132,6 +135,31 @@ impl NetSim {
                 service,
             },
         )
+    }
+
+    /// The queries [`Service::Dns`] servers received and nobody has answered yet.
+    pub fn take_deferred(&mut self) -> Vec<DeferredQuery> {
+        std::mem::take(&mut self.deferred)
+    }
+
+    /// Whether a [`Service::Dns`] server is waiting for an answer.
+    pub fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
+    /// Sends `answer` to `query` now; false if its socket or connection is gone.
+    pub fn answer_deferred<E: From<SimEvent>>(
+        &mut self,
+        ctx: &mut Ctx<'_, E>,
+        query: &DeferredQuery,
+        answer: &[u8],
+    ) -> bool {
+        let Some((stack, _)) = self.stacks.get_mut(&query.ns) else {
+            return false;
+        };
+        let sent = stack.answer(query, answer);
+        self.poll_stack(ctx, query.ns);
+        sent
     }
 
     /// A client request from `ns` at `at`; its id is the event's, and its result appears in
@@ -342,6 +370,7 @@ impl NetSim {
             return;
         };
         let out = stack.poll(now);
+        self.deferred.extend(stack.take_deferred());
         let next = stack.poll_at(now);
         if let Some((at, token)) = *timer
             && Some(at) != next

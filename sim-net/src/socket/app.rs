@@ -19,6 +19,11 @@ pub enum Service {
     /// One fixed HTTP answer to every request on TCP (a health check endpoint whose owner
     /// swaps the answer with [`crate::NetSim::set_service`]); UDP datagrams go unanswered.
     Http(HttpAnswer),
+    /// A DNS server whose answers come from the namespace's owner: each query (a UDP
+    /// datagram, or a length-prefixed message on TCP) waits as a
+    /// [`DeferredQuery`](crate::socket::DeferredQuery) until the owner answers it
+    /// ([`crate::NetSim::answer_deferred`]).
+    Dns,
 }
 
 /// A whole HTTP answer: status line, extra headers (after `Content-Length`), body.

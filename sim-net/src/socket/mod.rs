@@ -4,6 +4,7 @@
 //! | --- | --- |
 //! | [`stack`] | [`LocalStack`]: a smoltcp interface per namespace, its sockets, ephemeral ports |
 //! | [`app`] | servers (echo, agnhost netexec) and clients, and the results clients record |
+//! | [`deferred`] | queries a server hands to its owner to answer (the cluster's DNS servers) |
 //! | [`http`] | the HTTP/1.1 (incl. `POST /upload`) and UDP commands of agnhost `netexec` |
 //! | [`ping`] | `ping`'s ICMP datagram socket: echo requests, replies, ICMP errors |
 //! | [`phy`] | the packet queues smoltcp sees as its device |
@@ -13,10 +14,12 @@
 //! wakes the stack when its timers (TCP retransmission, client deadlines) are due.
 
 pub mod app;
+pub mod deferred;
 pub mod http;
 pub mod phy;
 pub mod ping;
 pub mod stack;
 
 pub use app::{ClientResult, ClientSpec, HttpAnswer, Outcome, Request, ServerSpec, Service};
+pub use deferred::DeferredQuery;
 pub use stack::{LocalStack, StackError};

@@ -38,6 +38,7 @@ use smoltcp::wire::{
 use crate::netns::{NetNsId, SocketProto};
 use crate::packet;
 use crate::socket::app::{ClientResult, ClientSpec, Outcome, Request, ServerSpec, Service};
+use crate::socket::deferred::{self, DeferredQuery};
 use crate::socket::http::{self, RequestReader};
 use crate::socket::phy::PacketQueues;
 use crate::socket::ping::{self, Ping};
@@ -92,6 +93,10 @@ struct Server {
 
 struct Conn {
     handle: SocketHandle,
+    /// The stack's number for it (deferred answers find their connection by it).
+    serial: u64,
+    /// Deferred queries read from it and not answered yet.
+    awaiting: usize,
     peer: SocketAddrV4,
     /// Echo: bytes still to send back.
     inbuf: Vec<u8>,
@@ -132,6 +137,15 @@ pub struct LocalStack {
     ports: SimRng,
     /// Finished client requests, in the order they finished.
     pub results: Vec<ClientResult>,
+    /// Queries for [`Service::Dns`] servers' owner, and the connection counter.
+    deferred: Deferred,
+}
+
+/// What servers hand their owner.
+struct Deferred {
+    ns: NetNsId,
+    next_conn: u64,
+    queries: Vec<DeferredQuery>,
 }
 
 impl LocalStack {
@@ -165,6 +179,11 @@ impl LocalStack {
             ip_id: 0,
             ports: SimRng::stream(seed, &format!("sim-net/ports/{name}")),
             results: Vec::new(),
+            deferred: Deferred {
+                ns,
+                next_conn: 0,
+                queries: Vec::new(),
+            },
         }
     }
 
@@ -196,7 +215,9 @@ impl LocalStack {
             udp: None,
         };
         match server.spec.proto {
-            SocketProto::Tcp => refill_listeners(&mut self.sockets, &mut server),
+            SocketProto::Tcp => {
+                refill_listeners(&mut self.sockets, &mut server, &mut self.deferred.next_conn)
+            }
             SocketProto::Udp => {
                 let mut sock = udp_socket();
                 sock.bind(server.spec.port).expect("port is not 0");
@@ -219,6 +240,51 @@ impl LocalStack {
                 true
             }
             None => false,
+        }
+    }
+
+    /// The queries [`Service::Dns`] servers received since the last call.
+    pub fn take_deferred(&mut self) -> Vec<DeferredQuery> {
+        std::mem::take(&mut self.deferred.queries)
+    }
+
+    /// Sends `answer` to `query` (framed on TCP, where the connection closes once nothing it
+    /// brought is unanswered); false if its socket or connection is gone.
+    pub fn answer(&mut self, query: &DeferredQuery, answer: &[u8]) -> bool {
+        let Some(server) = self.servers.iter_mut().find(|s| {
+            s.spec.proto == query.proto
+                && s.spec.port == query.port
+                && s.spec.service == Service::Dns
+        }) else {
+            return false;
+        };
+        match (server.udp, query.conn) {
+            (Some(h), None) => {
+                let meta = udp::UdpMetadata {
+                    endpoint: IpEndpoint::new(IpAddress::Ipv4(*query.peer.ip()), query.peer.port()),
+                    local_address: Some(IpAddress::Ipv4(query.local)),
+                    meta: Default::default(),
+                };
+                // A full send buffer drops the answer, as a full socket buffer would.
+                self.sockets
+                    .get_mut::<udp::Socket>(h)
+                    .send_slice(answer, meta)
+                    .is_ok()
+            }
+            (None, Some(serial)) => {
+                let Some(conn) = server.conns.iter_mut().find(|c| c.serial == serial) else {
+                    return false;
+                };
+                let sock = self.sockets.get_mut::<tcp::Socket>(conn.handle);
+                conn.awaiting = conn.awaiting.saturating_sub(1);
+                let framed = deferred::frame(answer);
+                let sent = sock.send_slice(&framed).unwrap_or(0) == framed.len();
+                if conn.awaiting == 0 && conn.inbuf.is_empty() {
+                    sock.close();
+                }
+                sent
+            }
+            _ => false,
         }
     }
 
@@ -528,7 +594,7 @@ impl LocalStack {
     fn run_apps(&mut self, now: SimTime) -> bool {
         let mut progress = false;
         for server in &mut self.servers {
-            progress |= serve(&mut self.sockets, server, now);
+            progress |= serve(&mut self.sockets, server, now, &mut self.deferred);
         }
         for i in 0..self.clients.len() {
             if !self.clients[i].done {
@@ -708,15 +774,18 @@ fn udp_socket() -> udp::Socket<'static> {
 }
 
 /// Moves listeners that took a connection to the connection list and tops the pool up.
-fn refill_listeners(sockets: &mut SocketSet<'static>, server: &mut Server) {
+fn refill_listeners(sockets: &mut SocketSet<'static>, server: &mut Server, next_conn: &mut u64) {
     server.listeners.retain(|&h| {
         let sock = sockets.get::<tcp::Socket>(h);
         if sock.state() == tcp::State::Listen {
             return true;
         }
         let peer = sock.remote_endpoint().map(endpoint_v4);
+        *next_conn += 1;
         server.conns.push(Conn {
             handle: h,
+            serial: *next_conn,
+            awaiting: 0,
             peer: peer.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
             inbuf: Vec::new(),
             request: RequestReader::default(),
@@ -732,7 +801,12 @@ fn refill_listeners(sockets: &mut SocketSet<'static>, server: &mut Server) {
 }
 
 /// One server's turn; true if it did something.
-fn serve(sockets: &mut SocketSet<'static>, server: &mut Server, now: SimTime) -> bool {
+fn serve(
+    sockets: &mut SocketSet<'static>,
+    server: &mut Server,
+    now: SimTime,
+    deferred: &mut Deferred,
+) -> bool {
     let mut progress = false;
     if let Some(h) = server.udp {
         let sock = sockets.get_mut::<udp::Socket>(h);
@@ -742,6 +816,21 @@ fn serve(sockets: &mut SocketSet<'static>, server: &mut Server, now: SimTime) ->
                 Service::Echo => Some(data.to_vec()),
                 Service::NetExec { hostname } => http::netexec_udp_answer(data, hostname, peer),
                 Service::Http(_) => None,
+                Service::Dns => {
+                    deferred.queries.push(DeferredQuery {
+                        ns: deferred.ns,
+                        proto: SocketProto::Udp,
+                        port: server.spec.port,
+                        peer,
+                        local: match meta.local_address {
+                            Some(IpAddress::Ipv4(a)) => a,
+                            _ => Ipv4Addr::UNSPECIFIED,
+                        },
+                        message: data.to_vec(),
+                        conn: None,
+                    });
+                    None
+                }
             };
             if let Some(answer) = answer {
                 let reply = udp::UdpMetadata {
@@ -757,7 +846,7 @@ fn serve(sockets: &mut SocketSet<'static>, server: &mut Server, now: SimTime) ->
         return progress;
     }
     let before = server.conns.len();
-    refill_listeners(sockets, server);
+    refill_listeners(sockets, server, &mut deferred.next_conn);
     progress |= server.conns.len() != before;
     for conn in &mut server.conns {
         let sock = sockets.get_mut::<tcp::Socket>(conn.handle);
@@ -769,7 +858,7 @@ fn serve(sockets: &mut SocketSet<'static>, server: &mut Server, now: SimTime) ->
             }
             match &server.spec.service {
                 // Echo what fits; the rest waits in our buffer for the next turn.
-                Service::Echo => conn.inbuf.extend_from_slice(&buf[..n]),
+                Service::Echo | Service::Dns => conn.inbuf.extend_from_slice(&buf[..n]),
                 Service::NetExec { .. } | Service::Http(_) => conn.request.feed(&buf[..n]),
             }
             progress = true;
@@ -789,6 +878,30 @@ fn serve(sockets: &mut SocketSet<'static>, server: &mut Server, now: SimTime) ->
                     progress = true;
                 }
             }
+            Service::Dns => {
+                let local = match sock.local_endpoint().map(|e| e.addr) {
+                    Some(IpAddress::Ipv4(a)) => a,
+                    _ => Ipv4Addr::UNSPECIFIED,
+                };
+                for message in deferred::take_frames(&mut conn.inbuf) {
+                    conn.awaiting += 1;
+                    deferred.queries.push(DeferredQuery {
+                        ns: deferred.ns,
+                        proto: SocketProto::Tcp,
+                        port: server.spec.port,
+                        peer: conn.peer,
+                        local,
+                        message,
+                        conn: Some(conn.serial),
+                    });
+                    progress = true;
+                }
+                // The client closed: nothing more will come.
+                if conn.awaiting == 0 && sock.state() == tcp::State::CloseWait {
+                    sock.close();
+                    progress = true;
+                }
+            }
             Service::NetExec { .. } | Service::Http(_) => {
                 let uploads = &mut server.uploads;
                 let answer = |head: &[u8]| match &server.spec.service {
@@ -796,7 +909,7 @@ fn serve(sockets: &mut SocketSet<'static>, server: &mut Server, now: SimTime) ->
                         http::netexec_response(head, hostname, conn.peer, now, uploads)
                     }
                     Service::Http(a) => http::fixed_response(head, a),
-                    Service::Echo => None,
+                    Service::Echo | Service::Dns => None,
                 };
                 if !conn.answered
                     && let Some(resp) = conn.request.complete().and_then(answer)
