@@ -25,6 +25,7 @@ use sim_core::{Ctx, Engine, SimDuration, SimTime, World};
 use sim_net::socket::Service;
 use sim_net::{NetSim, SimEvent};
 
+use super::dns_pods::{self, DnsPods};
 use super::kube_proxy::{self, RunDecision};
 use super::{Cluster, node_lifecycle, workloads};
 use crate::controller::endpoints;
@@ -68,6 +69,7 @@ enum Controller {
     Endpoints,
     KubeProxy(String),
     PolicyAgent,
+    Dns,
 }
 
 /// A cluster running in the engine.
@@ -84,6 +86,8 @@ pub struct ClusterSim {
     pub failed: BTreeMap<String, SimTime>,
     /// The NetworkPolicy agents' informer cache (Namespaces, Pods, NetworkPolicies, Nodes).
     policy_view: BTreeMap<ObjectKey, Object>,
+    /// The DNS add-on's pods at work (with `config.dns`).
+    pub dns: Option<DnsPods>,
 }
 
 impl ClusterSim {
@@ -145,6 +149,15 @@ impl ClusterSim {
         } else {
             BTreeMap::new()
         };
+        let dns = cluster.config.dns.clone().map(|config| {
+            let spec = WatchSpec {
+                lag: lag + config.flavour.extra_watch_lag(),
+                ..WatchSpec::new(dns_pods::WATCHED)
+            };
+            let (id, initial) = cluster.store.watch(SimTime::ZERO, spec);
+            controllers.insert(id, Controller::Dns);
+            DnsPods::new(config, initial.into_iter().map(|d| d.event.object))
+        });
         let mut sim = ClusterSim {
             cluster,
             sim: NetSim::new(net, seed),
@@ -153,12 +166,78 @@ impl ClusterSim {
             errors: Vec::new(),
             failed: BTreeMap::new(),
             policy_view,
+            dns,
         };
+        let dns_pods: Vec<String> = sim
+            .cluster
+            .pods
+            .keys()
+            .filter(|k| sim.is_dns_pod(k))
+            .cloned()
+            .collect();
+        for pod in dns_pods {
+            sim.start_dns_pod(SimTime::ZERO, &pod);
+        }
         let proxied: Vec<String> = sim.cluster.kube_proxies.keys().cloned().collect();
         for node in proxied {
             sim.serve_health_checks(SimTime::ZERO, &node);
         }
         sim
+    }
+
+    /// Whether the running pod `key` (`namespace/name`) belongs to the DNS add-on.
+    fn is_dns_pod(&self, key: &str) -> bool {
+        let Some((ns, name)) = key.split_once('/') else {
+            return false;
+        };
+        self.dns.is_some()
+            && self
+                .cluster
+                .store
+                .get(&ObjectKey::new(Kind::Pod, ns, name))
+                .is_some_and(DnsPods::is_dns_pod)
+    }
+
+    /// Starts the DNS server of the running DNS pod `key` on 53/UDP and 53/TCP.
+    fn start_dns_pod(&mut self, now: SimTime, key: &str) {
+        let (Some(dns), Some(pod)) = (&mut self.dns, self.cluster.pods.get(key)) else {
+            return;
+        };
+        let ns = pod.sandbox.netns;
+        let resolver = self.cluster.router_ip();
+        let corefile = dns.corefile(&self.cluster.store);
+        let mut started = dns.start(
+            ns,
+            key,
+            pod.ip,
+            &corefile,
+            resolver,
+            &self.cluster.externals,
+        );
+        for proto in [sim_net::SocketProto::Udp, sim_net::SocketProto::Tcp] {
+            if started.is_ok() {
+                started = self
+                    .sim
+                    .set_service(ns, proto, 53, Service::Dns)
+                    .map_err(|e| format!("DNS pod {key}: {e}"));
+            }
+        }
+        if let Err(e) = started {
+            self.errors.push((now, e));
+        }
+    }
+
+    /// The DNS pods answer the queries that reached them.
+    fn answer_dns(&mut self, ctx: &mut Ctx<'_, ClusterEvent>) {
+        let queries = self.sim.take_deferred();
+        let Some(dns) = &mut self.dns else {
+            return;
+        };
+        for q in queries {
+            if let Some(answer) = dns.answer(ctx.now(), &q) {
+                self.sim.answer_deferred(ctx, &q, &answer);
+            }
+        }
     }
 
     /// Starts or updates `node`'s kube-proxy health check servers after a sync.
@@ -240,6 +319,11 @@ impl ClusterSim {
             }
             Controller::Kubelet(node) => self.kubelet(ctx, &node, &d),
             Controller::KubeProxy(node) => self.kube_proxy(ctx, &node, d),
+            Controller::Dns => {
+                if let Some(dns) = &mut self.dns {
+                    dns.observe(d.event.event_type == EventType::Deleted, d.event.object);
+                }
+            }
             Controller::PolicyAgent => {
                 let key = d.event.object.key();
                 if d.event.event_type == EventType::Deleted {
@@ -360,6 +444,9 @@ impl ClusterSim {
         let key = p_key(p);
         let name = format!("{}/{}", key.namespace, key.name);
         if d.event.event_type == EventType::Deleted {
+            if let (Some(dns), Some(pod)) = (&mut self.dns, self.cluster.pods.get(&name)) {
+                dns.stop(pod.sandbox.netns);
+            }
             self.cluster.pods.remove(&name);
             return;
         }
@@ -378,7 +465,12 @@ impl ClusterSim {
         std::mem::swap(&mut self.cluster.net, &mut self.sim.net);
         match result {
             // The status the kubelet wrote reaches the watchers.
-            Ok(deliveries) => schedule(ctx, deliveries),
+            Ok(deliveries) => {
+                schedule(ctx, deliveries);
+                if self.is_dns_pod(&name) {
+                    self.start_dns_pod(ctx.now(), &name);
+                }
+            }
             Err(e) => self
                 .errors
                 .push((ctx.now(), format!("kubelet {node}: {e}"))),
@@ -567,7 +659,12 @@ impl World for ClusterSim {
 
     fn handle(&mut self, ctx: &mut Ctx<'_, ClusterEvent>, event: ClusterEvent) {
         match event {
-            ClusterEvent::Net(e) => self.sim.handle_event(ctx, e),
+            ClusterEvent::Net(e) => {
+                self.sim.handle_event(ctx, e);
+                if self.sim.has_deferred() {
+                    self.answer_dns(ctx);
+                }
+            }
             ClusterEvent::Api(change) => self.apply(ctx, *change),
             ClusterEvent::Deliver(d) => self.deliver(ctx, *d),
             ClusterEvent::FailNode(node) => self.fail_node(ctx, node),

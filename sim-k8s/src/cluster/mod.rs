@@ -34,8 +34,11 @@
 //! pods' hostPorts are not published).
 
 pub mod control;
+pub mod dns_addon;
+pub mod dns_pods;
 pub mod kube_proxy;
 pub mod node_lifecycle;
+pub mod pod_lookup;
 pub mod workloads;
 
 use std::collections::BTreeMap;
@@ -142,6 +145,9 @@ pub struct ClusterConfig {
     /// A NetworkPolicy agent on every node (kube-router-style, [`crate::policy`]). Off by
     /// default: kubenet and the bridge plugin enforce no NetworkPolicy.
     pub policy_agent: bool,
+    /// The cluster DNS add-on ([`dns_addon`]) with the `kubernetes` Service; `None` runs
+    /// neither.
+    pub dns: Option<dns_addon::ClusterDns>,
 }
 
 /// A host outside the cluster: a namespace on the external network, its default route via
@@ -174,6 +180,7 @@ impl Default for ClusterConfig {
                 ..KubeProxyConfiguration::default()
             }),
             policy_agent: false,
+            dns: None,
         }
     }
 }
@@ -289,7 +296,29 @@ impl Cluster {
     ) -> Result<Cluster, ClusterError> {
         let objects: Vec<&Object> = objects.into_iter().collect();
         let mut store = Store::new();
-        create_missing_namespaces(&mut store, &objects)?;
+        // The add-on was installed before anything the manifests hold.
+        let addon = match &config.dns {
+            Some(dns) => {
+                let ip = |n| {
+                    nth_host(config.service_cidr, n)
+                        .map(|ip| ip.to_string())
+                        .ok_or_else(|| ClusterError::ServiceAddress {
+                            service: "kube-system/kube-dns".into(),
+                            why: format!("the service range {} is too small", config.service_cidr),
+                        })
+                };
+                let keys: Vec<ObjectKey> = objects.iter().map(|o| o.key()).collect();
+                let mut addon = dns.objects(&ip(1)?, &ip(10)?);
+                addon.retain(|o| !keys.contains(&o.key()));
+                addon
+            }
+            None => Vec::new(),
+        };
+        let all: Vec<&Object> = addon.iter().chain(objects.iter().copied()).collect();
+        create_missing_namespaces(&mut store, &all)?;
+        for o in &addon {
+            store.create(T0, o.clone())?;
+        }
         store.restore_all(T0, objects.iter().copied())?;
         if store.creation_order(Kind::Node).is_empty() {
             for i in 1..=config.default_nodes {
@@ -350,6 +379,7 @@ impl Cluster {
             kube_proxies: BTreeMap::new(),
         };
         cluster.plumb_nodes(router_ip, r_eth)?;
+        cluster.publish_apiserver_endpoints()?;
         cluster.plumb_externals()?;
         cluster.run_pods()?;
         cluster.settle_endpoints()?;
@@ -515,6 +545,28 @@ impl Cluster {
                 Route::unicast("0.0.0.0/0".parse().expect("literal"), Some(gw), eth0),
             )?;
             self.externals.insert(h.name, (ns, ip));
+        }
+        Ok(())
+    }
+
+    /// The apiserver's endpoint reconciler: `kubernetes` Endpoints and EndpointSlice at the
+    /// first node's address (when the DNS add-on models a kubeadm control plane).
+    fn publish_apiserver_endpoints(&mut self) -> Result<(), ClusterError> {
+        let Some(dns) = &self.config.dns else {
+            return Ok(());
+        };
+        let first = self
+            .store
+            .creation_order(Kind::Node)
+            .first()
+            .map(|o| o.name().to_string());
+        let Some(ip) = first.and_then(|n| self.nodes.get(&n)).map(|n| n.ip) else {
+            return Ok(());
+        };
+        for o in dns.apiserver_endpoints(&ip.to_string()) {
+            if self.store.get(&o.key()).is_none() {
+                self.store.create(T0, o)?;
+            }
         }
         Ok(())
     }
@@ -710,6 +762,11 @@ impl Cluster {
             self.store.apply_changes(T0, changes)?;
         }
         Ok(())
+    }
+
+    /// The cloud router's address on the node network: the nodes' gateway and resolver.
+    pub fn router_ip(&self) -> Ipv4Addr {
+        nth_host(self.config.node_subnet, 1).unwrap_or(Ipv4Addr::UNSPECIFIED)
     }
 
     /// The pod's namespace in the network (`namespace/name`).

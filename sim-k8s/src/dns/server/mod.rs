@@ -21,7 +21,7 @@
 pub mod wire;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
@@ -149,6 +149,13 @@ impl DnsServer {
     /// `forward` answers from `table` instead of asking the caller.
     pub fn set_static_upstream(&mut self, table: StaticUpstream) {
         self.static_upstream = Some(table);
+    }
+
+    /// The server's own addresses, for the `kubernetes` plugin's NS records (`nsAddrs`).
+    pub fn set_local_ips(&mut self, ips: &[IpAddr]) {
+        for k in self.blocks.iter_mut().filter_map(|b| b.kubernetes.as_mut()) {
+            k.local_ips = ips.to_vec();
+        }
     }
 
     /// The server blocks served.
