@@ -107,7 +107,7 @@ fn parser_errors_name_the_place_and_what_was_expected() {
         // Two actions in one step.
         load_err("name: x\nsteps:\n  - wait: 1s\n    expect: {reachable: true}\n"),
         // A bad target.
-        load_err("name: x\nsteps:\n  - send: {from: default/a, to: \"web:80\", httpGet: /}\n"),
+        load_err("name: x\nsteps:\n  - send: {from: default/a, to: \"web!:80\", httpGet: /}\n"),
         // No request kind.
         load_err("name: x\nsteps:\n  - send: {from: default/a, to: \"10.0.0.1:80\"}\n"),
         // An expectation about a send that never happened.
@@ -148,6 +148,23 @@ fn parser_errors_name_the_place_and_what_was_expected() {
         load_err(
             "name: x\nsteps:\n  - send: {from: a/b, to: \"1.2.3.4:80\", tcpConnect: true}\n  - expect: {maxLatency: fast}\n",
         ),
+    ];
+    insta::assert_snapshot!(errors.join("\n"));
+}
+
+#[test]
+fn dns_errors_name_the_field_and_what_was_expected() {
+    let errors = [
+        load_err("name: x\ncluster: {dns: bind9}\n"),
+        load_err("name: x\nsteps:\n  - dns: {from: \"node:n1\", name: web}\n"),
+        load_err("name: x\nsteps:\n  - dns: {from: a/b, name: \"web..x\"}\n"),
+        load_err("name: x\nsteps:\n  - dns: {from: a/b, name: web, type: MX}\n"),
+        load_err("name: x\nsteps:\n  - dns: {from: a/b, name: web, ttl: 5}\n"),
+        load_err("name: x\nsteps:\n  - expect: {queries: 1}\n"),
+        load_err(
+            "name: x\nsteps:\n  - dns: {from: a/b, name: web}\n  - expect: {resolveError: NXDOMAIN}\n",
+        ),
+        load_err("name: x\nsteps:\n  - send: {from: a/b, to: \"10.0.0:80\", tcpConnect: true}\n"),
     ];
     insta::assert_snapshot!(errors.join("\n"));
 }

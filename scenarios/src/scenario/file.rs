@@ -73,6 +73,11 @@ pub struct ClusterSection {
     pub service_cidr: Option<String>,
     /// kubelet's `clusterDomain` (default `cluster.local`).
     pub cluster_domain: Option<String>,
+    /// The cluster DNS add-on, as kubeadm installs it with the `kubernetes` Service:
+    /// `coredns` (v3), `kube-dns` (v2: kubedns behind a dnsmasq cache) or `skydns` (v1:
+    /// kube2sky → etcd → skydns, one more lag); `none` (the default) runs neither, as a
+    /// cluster without the add-on.
+    pub dns: Option<String>,
     /// Every node's (and external host's) link to its network.
     pub links: Option<LinksFile>,
     /// Hosts outside the cluster ("the internet"), behind the cloud router on
@@ -177,6 +182,22 @@ pub struct StepFile {
     /// A node's tables, dumped into the report.
     pub snapshot: Option<SnapshotFile>,
     pub replay: Option<ReplayFile>,
+    /// A name lookup from a pod through its resolv.conf and the dataplane.
+    pub dns: Option<DnsFile>,
+}
+
+/// `dns: {from: NAMESPACE/NAME, name: web, type: A}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DnsFile {
+    /// The pod whose resolver asks (`NAMESPACE/NAME`).
+    pub from: String,
+    /// The name as the program gives it to `getaddrinfo` (search list and `ndots` apply; a
+    /// trailing dot makes it absolute).
+    pub name: String,
+    /// A (default), AAAA, SRV, PTR, TXT, CNAME or SOA.
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
 }
 
 /// `wait: 100ms`, or `wait: {until: CHECKS, timeout: 5s}`.
@@ -279,8 +300,9 @@ pub struct DeleteFile {
 pub struct SendFile {
     /// The client: `NAMESPACE/NAME` (a pod), `node:NAME` or `external:NAME|IP`.
     pub from: String,
-    /// `IP:PORT`, `pod/NAMESPACE/NAME:PORT`, `svc/NAME.NAMESPACE:PORT` or `node/NAME:PORT`
-    /// (for `ping`: no port).
+    /// `IP:PORT`, `pod/NAMESPACE/NAME:PORT`, `svc/NAME.NAMESPACE:PORT`, `node/NAME:PORT`,
+    /// or `NAME:PORT`, a name the client pod looks up first through its resolver and the
+    /// cluster DNS (for `ping`: no port).
     pub to: String,
     /// HTTP GET of this path (agnhost netexec: `/hostname`, `/clientip`, `/echo?msg=...`).
     pub http_get: Option<String>,
@@ -334,6 +356,13 @@ pub struct ExpectFile {
     pub file: Option<FileExpect>,
     /// A Node's `Ready` condition (`True`, `False` or `Unknown`).
     pub node: Option<NodeExpect>,
+    /// The last `dns` lookup's answer data, in any order (addresses for A; `[]`: none).
+    pub answers: Option<Vec<String>>,
+    /// How many queries the last `dns` lookup sent (the search-list fan-out).
+    pub queries: Option<usize>,
+    /// The last `dns` lookup failed with this `h_errno`: `HOST_NOT_FOUND`, `NO_DATA` or
+    /// `TRY_AGAIN`.
+    pub resolve_error: Option<String>,
 }
 
 /// `file: {pod: ns/name, path: /etc/hosts, contains: [LINE, ...]}`.

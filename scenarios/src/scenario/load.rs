@@ -6,6 +6,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use sim_k8s::cluster::dns_addon::ClusterDns;
 use sim_k8s::cluster::{ClusterConfig, ExternalHost, NetworkPlugin};
 use sim_k8s::config::kube_proxy_configuration::{KubeProxyConfiguration, ProxyMode};
 use sim_k8s::manifest::{LoadOptions, Manifests, load_paths, load_str};
@@ -267,8 +268,25 @@ pub fn load_text(source: &str, text: &str, base: &Path) -> Result<Scenario, Scen
         }
     };
 
+    config.dns = match c.dns.as_deref() {
+        None | Some("none") => None,
+        Some(name) => {
+            let flavour = name.parse().map_err(|_| {
+                whole(format!(
+                    "cluster.dns: {name:?}: expected none (the default), coredns (v3), kube-dns (v2) or skydns (v1)"
+                ))
+            })?;
+            Some(ClusterDns {
+                flavour,
+                cluster_domain: cluster_domain.clone(),
+                ..ClusterDns::default()
+            })
+        }
+    };
+
     let mut steps = Vec::new();
     let mut sent = false;
+    let mut looked_up = false;
     for (i, s) in file.steps.iter().enumerate() {
         let location = at(source, &s.referenced);
         let mut step = validate(&s.value).map_err(|e| ScenarioError {
@@ -289,6 +307,17 @@ pub fn load_text(source: &str, text: &str, base: &Path) -> Result<Scenario, Scen
         }
         match &step.action {
             Action::Send(_) => sent = true,
+            Action::Dns(_) => looked_up = true,
+            Action::Expect(checks)
+                if !looked_up && checks.iter().any(|c| matches!(c, Check::Dns(_))) =>
+            {
+                return Err(ScenarioError {
+                    location,
+                    message: format!(
+                        "steps[{i}].expect: answers, queries and resolveError check the last dns lookup, and no dns step comes before this step"
+                    ),
+                });
+            }
             Action::Expect(checks) if !sent && checks.iter().any(Check::needs_send) => {
                 return Err(ScenarioError {
                     location,

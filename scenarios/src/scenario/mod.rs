@@ -16,6 +16,7 @@
 
 mod byte_size;
 mod cluster_section;
+pub mod dns_step;
 pub mod file;
 pub mod load;
 pub mod netexec;

@@ -22,25 +22,30 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use hickory_proto::rr::RecordType;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service as KService};
 use sim_core::{Engine, SimDuration, SimTime, Trace};
 use sim_k8s::cluster::Cluster;
 use sim_k8s::cluster::control::{ClusterEvent, ClusterSim};
+use sim_k8s::cluster::pod_lookup::{self, LookupReport, PodResolver};
 use sim_k8s::controller::pod_readiness::{set_container_ready, set_pod_condition};
+use sim_k8s::dns::resolver::ResolverConf;
 use sim_k8s::object::{Kind, Object, ObjectKey};
 use sim_k8s::store::Change;
 use sim_k8s::store::watch::DEFAULT_WATCH_LAG;
 use sim_net::socket::http::Response;
 use sim_net::socket::{ClientSpec, Outcome, Request};
-use sim_net::{SimEvent, SocketProto, Verdict};
+use sim_net::{SocketProto, Verdict};
 
+use super::dns_step::{self, DnsLookup};
 use super::file::SnapshotTable;
 use super::load::{Scenario, ScenarioError};
 use super::netexec::{Served, serve_netexec, serve_new};
 use super::report::{FlowRecord, RunReport, Status, StepReport};
 use super::step::{Action, Check, NodeOp, Replay, Send, SendKind, SourceIp, Target, When};
-use crate::pod_files::{KubeletView, pod_file};
+use crate::pod_files::{KubeletView, PodFile, pod_file};
+use crate::source::Source;
 
 pub use super::netexec::{NETEXEC_HTTP_PORT, NETEXEC_UDP_PORT};
 /// Events one run may deliver before it is called runaway.
@@ -92,6 +97,10 @@ struct Runner {
     kubelet: KubeletView,
     /// The current step's measurements, for the JSON report.
     measured: Option<serde_json::Value>,
+    /// The last `dns` step's lookup.
+    last_lookup: Option<LookupReport>,
+    /// The id of the next DNS query a resolver sends.
+    next_query_id: u16,
 }
 
 /// What a run leaves behind: the report, the cluster and network as the run ended (the
@@ -137,9 +146,18 @@ pub fn run_with(
         flows: Vec::new(),
         kubelet: KubeletView {
             cluster_domain: scenario.cluster_domain.clone(),
-            ..KubeletView::default()
+            cluster_dns: match &scenario.config.dns {
+                // kubeadm's clusterDNS: the tenth address of the service range.
+                Some(_) => vec![
+                    Ipv4Addr::from(u32::from(scenario.config.service_cidr.network()) + 10)
+                        .to_string(),
+                ],
+                None => KubeletView::default().cluster_dns,
+            },
         },
         measured: None,
+        last_lookup: None,
+        next_query_id: 1,
     };
     r.serve_externals();
     let mut report = RunReport {
@@ -236,6 +254,7 @@ impl Runner {
             }
             Action::WaitUntil { checks, timeout } => self.wait_until(t, checks, *timeout)?,
             Action::Send(s) => self.send(t, s)?,
+            Action::Dns(l) => self.dns(t, l)?,
             Action::Replay(r) => self.replay(t, r)?,
             Action::Apply(o) => {
                 let key = o.key();
@@ -440,7 +459,63 @@ impl Runner {
                 .get(name)
                 .map(|n| SocketAddrV4::new(n.ip, *port))
                 .ok_or_else(|| format!("node {name} does not exist")),
+            Target::Name { host, .. } => Err(format!("{host}: a name is looked up by its client")),
         }
+    }
+
+    /// The resolver of the pod `from`: its namespace, resolv.conf and /etc/hosts as its
+    /// kubelet wrote them.
+    fn pod_resolver(&self, from: &Source) -> Result<PodResolver, String> {
+        let Source::Pod { namespace, name } = from else {
+            return Err(format!("{from}: names are looked up from pods only"));
+        };
+        let c = &self.engine.world().cluster;
+        let key = format!("{namespace}/{name}");
+        let (Some(run), Some(pod)) = (c.pods.get(&key), c.store.get_as::<Pod>(namespace, name))
+        else {
+            return Err(format!("pod {key} is not running"));
+        };
+        let conf = pod_file(pod, PodFile::ResolvConf, &self.kubelet)?;
+        let hosts = pod_file(pod, PodFile::Hosts, &self.kubelet)
+            .unwrap_or_else(|_| crate::pod_files::NODE_HOSTS.to_string());
+        Ok(PodResolver {
+            ns: run.sandbox.netns,
+            conf: ResolverConf::parse(&conf),
+            hosts,
+        })
+    }
+
+    /// Runs a lookup from `from` at `t`.
+    fn lookup(
+        &mut self,
+        t: SimTime,
+        from: &Source,
+        name: &str,
+        qtype: RecordType,
+    ) -> Result<LookupReport, String> {
+        let resolver = self.pod_resolver(from)?;
+        let at = self.engine.now().max(t);
+        let first = self.next_query_id;
+        let r = pod_lookup::lookup(&mut self.engine, at, &resolver, name, qtype, first)?;
+        self.next_query_id = first.wrapping_add(r.queries.len().max(1) as u16);
+        self.serve_new();
+        Ok(r)
+    }
+
+    fn dns(&mut self, t: SimTime, l: &DnsLookup) -> Result<StepOutcome, String> {
+        let what = format!("dns {} {} from {}", l.qtype, l.name, l.from);
+        let r = match self.lookup(t, &l.from, &l.name, l.qtype) {
+            Ok(r) => r,
+            Err(e) => return Ok((what, Status::Failed, vec![e])),
+        };
+        let details = dns_step::describe(&r);
+        self.measured = Some(serde_json::json!({
+            "queries": r.queries.len(),
+            "durationNs": (r.finished - r.started).as_nanos(),
+            "answers": dns_step::answer_data(&r),
+        }));
+        self.last_lookup = Some(r);
+        Ok((what, Status::Done, details))
     }
 
     fn send(&mut self, t: SimTime, s: &Send) -> Result<StepOutcome, String> {
@@ -475,9 +550,29 @@ impl Runner {
             Ok((ns, _)) => ns,
             Err(why) => return Ok((what, Status::Failed, vec![why])),
         };
-        let dst = match self.resolve(&s.to) {
-            Ok(d) => d,
-            Err(e) => return Ok((what, Status::Failed, vec![e])),
+        let mut resolved = Vec::new();
+        let dst = match &s.to {
+            Target::Name { host, port } => {
+                let r = match self.lookup(t, &s.from, host, RecordType::A) {
+                    Ok(r) => r,
+                    Err(e) => return Ok((what, Status::Failed, vec![e])),
+                };
+                resolved = dns_step::describe(&r);
+                let ip = dns_step::answer_data(&r)
+                    .iter()
+                    .find_map(|a| a.parse::<Ipv4Addr>().ok());
+                match ip {
+                    Some(ip) => SocketAddrV4::new(ip, *port),
+                    None => {
+                        resolved.push(format!("getaddrinfo {host}: no address"));
+                        return Ok((what, Status::Failed, resolved));
+                    }
+                }
+            }
+            to => match self.resolve(to) {
+                Ok(d) => d,
+                Err(e) => return Ok((what, Status::Failed, vec![e])),
+            },
         };
         let ping = matches!(s.kind, SendKind::Ping { .. });
         let bulk_bytes = match s.kind {
@@ -487,36 +582,14 @@ impl Runner {
         let mut attempts = Vec::new();
         for index in 0..s.count {
             let at = self.engine.now().max(t);
-            let world = self.engine.world_mut();
-            world.sim.hops.clear();
+            self.engine.world_mut().sim.hops.clear();
             let spec = ClientSpec {
                 proto,
                 dst,
                 request: request(index),
                 timeout: s.timeout,
             };
-            let sched = world.sim.request(at, ns, spec);
-            let SimEvent::Request { id, .. } = &sched.event else {
-                unreachable!("NetSim::request schedules a Request");
-            };
-            let id = *id;
-            self.engine
-                .schedule_at(sched.at, ClusterEvent::Net(sched.event));
-            let result = loop {
-                if let Some(r) = self
-                    .engine
-                    .world()
-                    .sim
-                    .results()
-                    .into_iter()
-                    .find(|r| r.id == id)
-                {
-                    break r.clone();
-                }
-                if self.engine.step().map_err(|e| e.to_string())?.is_none() {
-                    return Err(format!("request {id} never finished"));
-                }
-            };
+            let result = pod_lookup::run_request(&mut self.engine, at, ns, spec)?;
             let world = self.engine.world();
             let drop = if result.outcome.is_success() {
                 None
@@ -565,13 +638,15 @@ impl Runner {
         }
         self.engine.world_mut().sim.hops.clear();
         let details = if ping {
-            ping_details(*dst.ip(), &attempts, &mut self.measured)
+            resolved.extend(ping_details(*dst.ip(), &attempts, &mut self.measured));
+            resolved
         } else {
             let mut by_outcome: BTreeMap<String, usize> = BTreeMap::new();
             for a in &attempts {
                 *by_outcome.entry(a.outcome.to_string()).or_default() += 1;
             }
-            let mut details: Vec<String> = vec![format!("to {dst}")];
+            let mut details = std::mem::take(&mut resolved);
+            details.push(format!("to {dst}"));
             details.extend(by_outcome.iter().map(|(o, n)| format!("{n}× {o}")));
             if bulk_bytes.is_some() {
                 details.extend(bulk_details(&attempts, &mut self.measured));
@@ -737,6 +812,7 @@ impl Runner {
                 };
                 (label.clone(), pass, format!("{label}: {detail}"))
             }
+            Check::Dns(c) => dns_step::check(c, self.last_lookup.as_ref()),
             Check::NodeReady { node, status } => {
                 let got = self
                     .engine

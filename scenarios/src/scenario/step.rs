@@ -12,6 +12,7 @@ use sim_k8s::object::{Kind, Object, ObjectKey};
 
 use super::byte_size::parse_bytes;
 use super::cluster_section::parse_rate;
+use super::dns_step::{DnsCheck, DnsLookup, dns_step, resolve_error, valid_name};
 use super::file::{
     ConditionStatus, DeleteFile, ExpectFile, ReplayFile, SendFile, SnapshotTable, StepFile,
     WaitFile, WaitUntilFile,
@@ -73,6 +74,8 @@ pub enum Action {
         tables: Vec<SnapshotTable>,
     },
     Replay(Replay),
+    /// A pod looks a name up.
+    Dns(DnsLookup),
 }
 
 /// What happens to a node.
@@ -121,6 +124,11 @@ pub enum Target {
     /// A node's InternalIP (for NodePorts).
     Node {
         name: String,
+        port: u16,
+    },
+    /// A name the client pod resolves (A) before it connects.
+    Name {
+        host: String,
         port: u16,
     },
 }
@@ -199,6 +207,8 @@ pub enum Check {
         node: String,
         status: &'static str,
     },
+    /// About the last `dns` lookup.
+    Dns(DnsCheck),
 }
 
 impl Check {
@@ -206,7 +216,7 @@ impl Check {
     pub fn needs_send(&self) -> bool {
         !matches!(
             self,
-            Check::Endpoints { .. } | Check::File { .. } | Check::NodeReady { .. }
+            Check::Endpoints { .. } | Check::File { .. } | Check::NodeReady { .. } | Check::Dns(_)
         )
     }
 }
@@ -244,8 +254,7 @@ fn port(field: &str, whole: &str, p: &str) -> Result<u16, StepError> {
 
 /// `IP:PORT`, `pod/NAMESPACE/NAME:PORT`, `svc/NAME.NAMESPACE:PORT` or `node/NAME:PORT`.
 pub fn target(field: &str, s: &str) -> Result<Target, StepError> {
-    let expected =
-        "expected IP:PORT, pod/NAMESPACE/NAME:PORT, svc/NAME.NAMESPACE:PORT or node/NAME:PORT";
+    let expected = "expected IP:PORT, pod/NAMESPACE/NAME:PORT, svc/NAME.NAMESPACE:PORT, node/NAME:PORT or NAME:PORT (a DNS name)";
     let Some((host, p)) = s.rsplit_once(':') else {
         return Err(err(field, format!("{s:?}: no port; {expected}")));
     };
@@ -297,9 +306,21 @@ fn host_target(
             _ => Err(err(field, format!("{s:?}: {expected}"))),
         };
     }
-    host.parse()
-        .map(|ip| Target::Ip(ip, port))
-        .map_err(|_| err(field, format!("{s:?}: {expected}")))
+    if let Ok(ip) = host.parse() {
+        return Ok(Target::Ip(ip, port));
+    }
+    // Anything else is a name for the resolver; a dotted quad that did not parse is not.
+    let looks_numeric = host
+        .trim_end_matches('.')
+        .split('.')
+        .all(|l| l.bytes().all(|b| b.is_ascii_digit()));
+    match valid_name(host) {
+        true if !looks_numeric => Ok(Target::Name {
+            host: host.into(),
+            port,
+        }),
+        _ => Err(err(field, format!("{s:?}: {expected}"))),
+    }
 }
 
 fn send(s: &SendFile) -> Result<Send, StepError> {
@@ -374,6 +395,16 @@ fn send(s: &SendFile) -> Result<Send, StepError> {
 /// The checks of an `expect` (or a `wait.until`: `field` names which).
 fn expect(field: &str, e: &ExpectFile) -> Result<Vec<Check>, StepError> {
     let mut checks = Vec::new();
+    if let Some(a) = &e.answers {
+        checks.push(Check::Dns(DnsCheck::Answers(a.clone())));
+    }
+    if let Some(n) = e.queries {
+        checks.push(Check::Dns(DnsCheck::Queries(n)));
+    }
+    if let Some(r) = &e.resolve_error {
+        let e = resolve_error(&format!("{field}.resolveError"), r)?;
+        checks.push(Check::Dns(DnsCheck::ResolveError(e)));
+    }
     if let Some(r) = e.reachable {
         checks.push(Check::Reachable(r));
     }
@@ -573,6 +604,7 @@ pub fn validate(s: &StepFile) -> Result<Step, StepError> {
         ("linkUp", s.link_up.is_some()),
         ("snapshot", s.snapshot.is_some()),
         ("replay", s.replay.is_some()),
+        ("dns", s.dns.is_some()),
     ];
     if set.iter().filter(|(_, x)| *x).count() != 1 {
         let names: Vec<&str> = set.iter().map(|(n, _)| *n).collect();
@@ -589,6 +621,8 @@ pub fn validate(s: &StepFile) -> Result<Step, StepError> {
     ];
     let action = if let Some(x) = &s.send {
         Action::Send(send(x)?)
+    } else if let Some(x) = &s.dns {
+        Action::Dns(dns_step(x)?)
     } else if let Some(x) = &s.expect {
         Action::Expect(expect("expect", x)?)
     } else if let Some(x) = &s.scale {
