@@ -5,7 +5,7 @@
 //!
 //! | module | holds |
 //! | --- | --- |
-//! | [`cluster`] | a running cluster from manifests: store, controllers, nodes and pods plumbed into sim-net (kubenet) |
+//! | [`cluster`] | a running cluster from manifests: store, controllers, nodes and pods plumbed into sim-net (kubenet), the DNS add-on and pods' lookups through the dataplane |
 //! | [`manifest`] | loading `kubectl apply -f`-style YAML/JSON into typed objects, with file:line:column errors |
 //! | [`object`] | [`Object`]: the typed kinds we store, their [`Kind`] and [`ObjectKey`], name rules, API-server defaults |
 //! | [`config`] | `KubeletConfiguration` and `KubeProxyConfiguration` files |

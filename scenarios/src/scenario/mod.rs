@@ -1,18 +1,20 @@
 //! The scenario runner: a YAML file describing a cluster, its manifests and timed steps
 //! (send traffic — HTTP, TCP connect, UDP, ping, bulk upload —, expect outcomes, apply,
 //! delete, scale, set pod conditions, wait for a time or until a check holds, replay a
-//! capture), run deterministically in simulated time.
+//! capture, look a name up through the cluster DNS), run deterministically in simulated
+//! time.
 //!
 //! - [`file`]: the file format as serde types (unknown fields refused);
 //! - [`step`]: steps validated into [`step::Action`]s;
 //! - [`load`]: reading a file into a [`load::Scenario`] (manifests loaded, errors located);
 //! - [`runner`]: building the cluster and running the steps;
 //! - [`netexec`]: which pods run agnhost netexec, and starting their servers;
+//! - [`dns_step`]: the `dns` step, its report lines and its checks;
 //! - [`report`]: the step outcomes as text or JSON, and every request's hops
 //!   ([`report::FlowRecord`]) for the exports ([`crate::export`]).
 //!
-//! Not yet: DNS and NetworkPolicy steps, Service traffic (kube-proxy is its own issue: a
-//! `svc/` target resolves to the clusterIP, which nothing answers yet).
+//! Not yet: NetworkPolicy steps (policy is checked with `send` and `expect: reachable`);
+//! DNS queries leave no flow records in the exports.
 
 mod byte_size;
 mod cluster_section;

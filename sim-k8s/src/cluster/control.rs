@@ -11,7 +11,8 @@
 //! forgotten, its sandbox left in place), the Endpoints + EndpointSlice controllers, one
 //! kube-proxy per node ([`super::kube_proxy`]), and with `policy_agent` the NetworkPolicy
 //! agents, which re-render every running node's policy rules from their cache on each event
-//! they hear (one watch lag after the change).
+//! they hear (one watch lag after the change), and with `dns` the DNS pods' informers
+//! ([`super::dns_pods`]), whose servers answer the queries that reach the pods.
 //! The Endpoints and EndpointSlice controllers reconcile their informer cache (the objects
 //! their watch has delivered so far) on every event, not the store itself — so they act on
 //! what they have heard, as upstream's listers do; their writes carry no resourceVersion

@@ -28,6 +28,11 @@
 //!    ([`kube_proxy`]), and with `policy_agent` the NetworkPolicy agent renders each node's
 //!    policy chains and sets ([`crate::policy`]).
 //!
+//! With `dns` set, the DNS add-on and the `kubernetes` Service ([`dns_addon`]) are created
+//! before the manifests' objects (as `kubeadm init` did), the apiserver's endpoint at the
+//! first node after step 5, and once running, the DNS pods answer ([`dns_pods`]); a pod's
+//! lookups through the dataplane are [`pod_lookup`].
+//!
 //! The network plugin is kubenet (default) or the reference CNI plugins ([`NetworkPlugin`]):
 //! with the latter, `hostPort`s are published by `portmap` and the bridge's `ipMasq` chains
 //! are loaded into the node's netfilter. Not yet: kubenet's own hostport manager (kubenet
