@@ -1,5 +1,5 @@
 //! The cluster DNS pods at work: each running pod of the DNS add-on ([`super::dns_addon`])
-//! serves 53/UDP and 53/TCP in its own network namespace ([`Service::Dns`]), so queries reach
+//! serves 53/UDP and 53/TCP in its own network namespace ([`Service::Dns`](sim_net::socket::Service::Dns)), so queries reach
 //! it through the dataplane — a pod's resolv.conf names the kube-dns Service, kube-proxy's
 //! rules DNAT to one of the DNS pods — and its answers travel back the same way.
 //!
