@@ -8,6 +8,7 @@ use sim_k8s::cluster::control::{ClusterEvent, ClusterSim};
 use sim_k8s::cluster::dns_addon::ClusterDns;
 use sim_k8s::cluster::pod_lookup::{LookupReport, PodResolver, lookup};
 use sim_k8s::cluster::{Cluster, ClusterConfig, ExternalHost};
+use sim_k8s::dns::Transport;
 use sim_k8s::dns::flavour::Flavour;
 use sim_k8s::dns::resolver::{LookupResult, ResolverConf};
 use sim_k8s::manifest::{LoadOptions, load_str};
@@ -213,4 +214,24 @@ fn new_services_resolve_after_the_watch_lag_and_v1_adds_the_etcd_hop() {
             "{flavour}"
         );
     }
+}
+
+#[test]
+fn a_truncated_udp_answer_is_asked_again_over_tcp_through_the_service() {
+    let manifests = format!(
+        "{MANIFESTS}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: big, namespace: shop}}\nspec:\n  replicas: 40\n  selector: {{matchLabels: {{app: big}}}}\n  template:\n    metadata: {{labels: {{app: big}}}}\n    spec:\n      containers: [{{name: c, image: agnhost}}]\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: big, namespace: shop}}\nspec:\n  clusterIP: None\n  selector: {{app: big}}\n  ports: [{{port: 80}}]\n"
+    );
+    let m = load_str("big.yaml", &manifests, &LoadOptions::default()).unwrap();
+    let config = ClusterConfig {
+        dns: Some(ClusterDns::default()),
+        ..ClusterConfig::default()
+    };
+    let c = Cluster::build(m.objects(), config).unwrap();
+    let mut e = ClusterSim::new(c, 1, SimDuration::from_millis(100)).into_engine(1, []);
+    let r = ask(&mut e, SimTime::ZERO, "big", RecordType::A);
+    let transports: Vec<Transport> = r.queries.iter().map(|q| q.query.transport).collect();
+    // 40 A records do not fit glibc's 512-byte UDP answer: TC, then the same question on TCP.
+    assert_eq!(transports, [Transport::Udp, Transport::Tcp]);
+    assert!(r.queries[0].reply.as_ref().unwrap().metadata.truncation);
+    assert_eq!(answers(&r).len(), 40);
 }
