@@ -8,6 +8,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 use sim_core::SimTime;
 use sim_k8s::cluster::pod_lookup::{LookupReport, QueryRecord};
+use sim_k8s::dns::reply::rcode_name;
 use sim_k8s::dns::resolver::{LookupResult, ResolveError};
 use sim_net::socket::Outcome;
 
@@ -144,19 +145,6 @@ pub fn answer_data(r: &LookupReport) -> Vec<String> {
             })
             .collect(),
         LookupResult::Failed(_) => Vec::new(),
-    }
-}
-
-/// The RCODE as dig prints it.
-fn rcode_name(rcode: ResponseCode) -> String {
-    match rcode {
-        ResponseCode::NoError => "NOERROR".into(),
-        ResponseCode::FormErr => "FORMERR".into(),
-        ResponseCode::ServFail => "SERVFAIL".into(),
-        ResponseCode::NXDomain => "NXDOMAIN".into(),
-        ResponseCode::NotImp => "NOTIMP".into(),
-        ResponseCode::Refused => "REFUSED".into(),
-        other => format!("RCODE{}", u16::from(other)),
     }
 }
 

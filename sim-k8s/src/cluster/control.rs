@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
-use sim_core::{Ctx, Engine, SimDuration, SimTime, World};
+use sim_core::{Ctx, Engine, SimDuration, SimTime, TraceRecord, World};
 use sim_net::socket::Service;
 use sim_net::{NetSim, SimEvent};
 
@@ -234,9 +234,22 @@ impl ClusterSim {
         let Some(dns) = &mut self.dns else {
             return;
         };
+        let logged = dns.log.len();
         for q in queries {
             if let Some(answer) = dns.answer(ctx.now(), &q) {
+                if ctx.tracing()
+                    && let Some(r) = dns.trace_record(ctx.now(), &q, &answer)
+                {
+                    ctx.trace(r);
+                }
                 self.sim.answer_deferred(ctx, &q, &answer);
+            }
+        }
+        if ctx.tracing() {
+            for l in &dns.log[logged..] {
+                ctx.trace(
+                    TraceRecord::new(l.time, l.pod.clone(), "dns-log").with("line", l.line.clone()),
+                );
             }
         }
     }

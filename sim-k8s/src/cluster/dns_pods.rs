@@ -19,14 +19,16 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
+use hickory_proto::op::Message;
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record};
-use sim_core::SimTime;
+use sim_core::{SimTime, TraceRecord};
 use sim_net::NetNsId;
 use sim_net::socket::DeferredQuery;
 
 use super::dns_addon::{COREFILE_CONFIGMAP, ClusterDns, DNS_APP_LABEL, DNS_NAMESPACE};
 use crate::dns::forward::StaticUpstream;
+use crate::dns::reply::rcode_name;
 use crate::dns::{DnsServer, DnsView, Outcome, Transport};
 use crate::object::{Kind, Object, ObjectKey};
 use crate::store::Store;
@@ -162,6 +164,35 @@ impl DnsPods {
     /// The pod in `ns` stopped (deleted): its queries go unanswered.
     pub fn stop(&mut self, ns: NetNsId) {
         self.processes.remove(&ns);
+    }
+
+    /// A trace record of `answer` to `query` (component: the pod; kind `dns`): the question,
+    /// the rcode and the answer count, the transport and the client.
+    pub fn trace_record(
+        &self,
+        now: SimTime,
+        query: &DeferredQuery,
+        answer: &[u8],
+    ) -> Option<TraceRecord> {
+        let pod = &self.processes.get(&query.ns)?.pod;
+        let m = Message::from_vec(answer).ok()?;
+        let q = m.queries.first()?;
+        Some(
+            TraceRecord::new(now, pod.clone(), "dns")
+                .with("client", query.peer.to_string())
+                .with(
+                    "transport",
+                    if query.proto == sim_net::SocketProto::Tcp {
+                        "tcp"
+                    } else {
+                        "udp"
+                    },
+                )
+                .with("question", format!("{} {}", q.name, q.query_type))
+                .with("rcode", rcode_name(m.metadata.response_code))
+                .with("answers", m.answers.len() as u64)
+                .with("truncated", m.metadata.truncation),
+        )
     }
 
     /// The answer of the pod that received `query`, if it gives one.
