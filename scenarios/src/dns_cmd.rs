@@ -38,7 +38,7 @@ use crate::cluster_cmd::{Sources, build_files, kubelet_view};
 #[command(
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "Examples:\n  kube-netsim dns -f cluster.yaml web.shop.svc.cluster.local\n  kube-netsim dns -f cluster.yaml _http._tcp.web.shop.svc.cluster.local SRV --json\n  kube-netsim dns -f cluster.yaml -x 10.96.0.10\n  kube-netsim dns serve -f cluster.yaml --listen 127.0.0.1:5353\n  dig @127.0.0.1 -p 5353 kubernetes.default.svc.cluster.local\n\nA NAME spelled `serve` is the subcommand; ask for `serve.` instead."
+    after_help = "Examples:\n  kube-netsim dns -f cluster.yaml web.shop.svc.cluster.local\n  kube-netsim dns -f cluster.yaml _http._tcp.web.shop.svc.cluster.local SRV --json\n  kube-netsim dns -f cluster.yaml -x 10.96.0.10\n  kube-netsim dns serve -f cluster.yaml --listen 127.0.0.1:5353\n  dig @127.0.0.1 -p 5353 web.shop.svc.cluster.local\n\n`serve` right after `dns` is the subcommand; to look up a name `serve`, write `serve.`."
 )]
 pub struct DnsArgs {
     #[command(subcommand)]
