@@ -346,6 +346,21 @@ fn slice_row(o: &Object, s: &EndpointSlice) -> Vec<String> {
     ]
 }
 
+/// The kubelet settings of the manifests' KubeletConfiguration (the first), else the
+/// defaults.
+pub fn kubelet_view(m: &Manifests) -> KubeletView {
+    let mut view = KubeletView::default();
+    if let Some(k) = m.kubelet_configurations().next() {
+        if let Some(d) = &k.cluster_domain {
+            view.cluster_domain = d.clone();
+        }
+        if !k.cluster_dns.is_empty() {
+            view.cluster_dns = k.cluster_dns.clone();
+        }
+    }
+    view
+}
+
 /// `kube-netsim files`.
 pub fn files(args: FilesArgs) -> ExitCode {
     let (m, cluster) = match build(&args.sources) {
@@ -358,15 +373,7 @@ pub fn files(args: FilesArgs) -> ExitCode {
     let Some(pod) = cluster.store.get_as::<Pod>(ns, name) else {
         return fail(format!("pod {ns}/{name} not found"));
     };
-    let mut view = KubeletView::default();
-    if let Some(k) = m.kubelet_configurations().next() {
-        if let Some(d) = &k.cluster_domain {
-            view.cluster_domain = d.clone();
-        }
-        if !k.cluster_dns.is_empty() {
-            view.cluster_dns = k.cluster_dns.clone();
-        }
-    }
+    let view = kubelet_view(&m);
     let which = if args.hosts {
         PodFile::Hosts
     } else {

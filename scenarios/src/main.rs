@@ -4,6 +4,7 @@
 
 mod arq_demo;
 mod cluster_cmd;
+mod dns_cmd;
 mod proxy_cmd;
 mod replay_cmd;
 mod run_cmd;
@@ -44,6 +45,9 @@ enum Command {
     /// EndpointSlices, Node and KubeProxyConfiguration (`render`), and where a new
     /// connection goes through it (`trace`).
     Proxy(proxy_cmd::ProxyArgs),
+    /// Ask the cluster's DNS server for NAME and print the reply as dig does (or as JSON);
+    /// `dns serve` answers on real UDP and TCP sockets instead.
+    Dns(dns_cmd::DnsArgs),
     /// Print the JSON Schema of scenario files (what `scenarios/schema.json` holds), for
     /// editors to validate and complete them.
     Schema,
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Trace(args) => trace_cmd::run(args),
         Command::Proxy(args) => proxy_cmd::run(args),
         Command::Get(args) => cluster_cmd::get(args),
+        Command::Dns(args) => dns_cmd::run(args),
         Command::Files(args) => cluster_cmd::files(args),
         Command::Schema => {
             let schema = scenarios::scenario::file::schema();

@@ -8,8 +8,8 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 use sim_core::SimTime;
 use sim_k8s::cluster::pod_lookup::{LookupReport, QueryRecord};
-use sim_k8s::dns::reply::rcode_name;
 use sim_k8s::dns::resolver::{LookupResult, ResolveError};
+use sim_k8s::dns::server::rcode_name;
 use sim_net::socket::Outcome;
 
 use super::file::DnsFile;

@@ -28,7 +28,7 @@ use sim_net::socket::DeferredQuery;
 
 use super::dns_addon::{COREFILE_CONFIGMAP, ClusterDns, DNS_APP_LABEL, DNS_NAMESPACE};
 use crate::dns::forward::StaticUpstream;
-use crate::dns::reply::rcode_name;
+use crate::dns::server::rcode_name;
 use crate::dns::{DnsServer, DnsView, Outcome, Transport};
 use crate::object::{Kind, Object, ObjectKey};
 use crate::store::Store;

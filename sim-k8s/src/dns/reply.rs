@@ -63,16 +63,3 @@ pub fn fqdn(mut name: Name) -> Name {
 pub fn parse_fqdn(s: &str) -> Option<Name> {
     Name::from_ascii(s).ok().map(fqdn)
 }
-
-/// The RCODE as dig prints it.
-pub fn rcode_name(rcode: ResponseCode) -> String {
-    match rcode {
-        ResponseCode::NoError => "NOERROR".into(),
-        ResponseCode::FormErr => "FORMERR".into(),
-        ResponseCode::ServFail => "SERVFAIL".into(),
-        ResponseCode::NXDomain => "NXDOMAIN".into(),
-        ResponseCode::NotImp => "NOTIMP".into(),
-        ResponseCode::Refused => "REFUSED".into(),
-        other => format!("RCODE{}", u16::from(other)),
-    }
-}

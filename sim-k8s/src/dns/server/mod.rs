@@ -443,7 +443,7 @@ fn chase(mut cname: Reply, target: Reply) -> Reply {
 }
 
 /// The rcode mnemonic miekg/dns prints (`RcodeToString`).
-fn rcode_name(rcode: ResponseCode) -> String {
+pub fn rcode_name(rcode: ResponseCode) -> String {
     match rcode {
         ResponseCode::NoError => "NOERROR".into(),
         ResponseCode::FormErr => "FORMERR".into(),
