@@ -72,6 +72,8 @@ $from_cli"
 }
 
 expect "A of a ClusterIP Service" "$(ask +short web.shop.svc.cluster.local)" "10.96.0.80"
+expect "the apiserver's kubernetes Service (the add-on's, at the first address)" "$(ask +short kubernetes.default.svc.cluster.local)" "10.96.0.1"
+expect "the kube-dns Service" "$(ask +short kube-dns.kube-system.svc.cluster.local)" "10.96.0.10"
 expect "SRV of a named port" "$(ask +short _http._tcp.web.shop.svc.cluster.local SRV)" \
   "0 100 80 web.shop.svc.cluster.local."
 expect "SRV of a named UDP port" "$(ask +short _echo._udp.web.shop.svc.cluster.local SRV)" \

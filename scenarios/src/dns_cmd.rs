@@ -1,15 +1,19 @@
 //! `kube-netsim dns` and `kube-netsim dns serve`: the cluster's DNS, asked directly.
 //!
-//! Both build the cluster the `-f` manifests describe (as `get` and `files` do), take its
-//! DNS view once, and run the DNS server of `--corefile` (default: the Corefile kubeadm
-//! installs, for the cluster domain of the manifests' KubeletConfiguration) on its port-53
-//! server blocks. The CoreDNS pod's `/etc/resolv.conf` (what `forward . /etc/resolv.conf`
-//! reads) is the simulated node's. Upstreams are out of reach from here, so forwarded
-//! queries end in SERVFAIL ([`scenarios::dns::responder`]).
+//! Both build the cluster the `-f` manifests describe (as `get` and `files` do) with the DNS
+//! add-on of `--addon` (kubeadm's CoreDNS by default, and with it the `kubernetes` Service;
+//! [`sim_k8s::cluster::dns_addon`]), take its DNS view once, and run the DNS server of
+//! `--corefile` (default: the add-on's, from the `kube-system/coredns` ConfigMap when the
+//! manifests hold one) on its port-53 server blocks. The DNS pod's `/etc/resolv.conf` (what
+//! `forward . /etc/resolv.conf` reads) is the simulated node's. Upstreams are out of reach
+//! from here, so forwarded queries end in SERVFAIL ([`scenarios::dns::responder`]).
 //!
 //! `dns NAME [TYPE]` sends the query `dig` would send straight to the server (not through a
 //! pod's resolv.conf or the dataplane) and prints the reply as `dig` does, or as JSON. As
-//! `dig` does, a truncated UDP reply is retried over TCP unless `--ignore`.
+//! `dig` does, a truncated UDP reply is retried over TCP unless `--ignore`. With
+//! `--from NS/POD` the pod looks the name up instead: its resolv.conf's search list and
+//! `ndots`, each query a datagram through the dataplane to the kube-dns Service and one of
+//! the running DNS pods; the queries are listed as `;;` comments before the answer.
 //!
 //! `dns serve` answers on real UDP and TCP sockets ([`scenarios::dns::serve`]), bound where
 //! `--listen` says (loopback by default).
@@ -31,7 +35,18 @@ use sim_k8s::dns::corefile::DEFAULT_PORT;
 use sim_k8s::dns::flavour::Flavour;
 use sim_k8s::dns::{DnsServer, DnsView, Transport};
 
-use crate::cluster_cmd::{Sources, build_files, kubelet_view};
+use k8s_openapi::api::core::v1::Pod;
+use scenarios::pod_files::{NODE_HOSTS, PodFile, pod_file};
+use scenarios::scenario::dns_step::describe;
+use sim_k8s::cluster::control::ClusterSim;
+use sim_k8s::cluster::dns_addon::ClusterDns;
+use sim_k8s::cluster::pod_lookup::{PodResolver, lookup};
+use sim_k8s::cluster::{Cluster, ClusterConfig};
+use sim_k8s::dns::resolver::{LookupResult, ResolverConf};
+use sim_k8s::manifest::Manifests;
+use sim_k8s::store::watch::DEFAULT_WATCH_LAG;
+
+use crate::cluster_cmd::{Sources, kubelet_view, load_files};
 
 /// Arguments of `kube-netsim dns`: a query, or the `serve` subcommand.
 #[derive(clap::Args, Debug)]
@@ -60,9 +75,43 @@ pub enum DnsCommand {
 pub struct ServerArgs {
     #[command(flatten)]
     pub sources: Sources,
-    /// A Corefile to run instead of kubeadm's; its server blocks on port 53 are served.
+    /// A Corefile to run instead of the add-on's; its server blocks on port 53 are served.
     #[arg(long, value_name = "FILE")]
     pub corefile: Option<PathBuf>,
+    /// The cluster's DNS add-on: coredns (v3, kubeadm's), kube-dns (v2), skydns (v1), or
+    /// none (no add-on and no `kubernetes` Service).
+    #[arg(long, value_name = "FLAVOUR", default_value = "coredns", value_parser = parse_addon)]
+    pub addon: Addon,
+}
+
+/// `--addon`: a flavour or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Addon(Option<Flavour>);
+
+fn parse_addon(s: &str) -> Result<Addon, String> {
+    match s {
+        "none" => Ok(Addon(None)),
+        _ => s
+            .parse()
+            .map(|f| Addon(Some(f)))
+            .map_err(|e: sim_k8s::dns::flavour::UnknownFlavour| format!("{e}, or none")),
+    }
+}
+
+/// The cluster of `args`, built with its add-on, and the manifests.
+fn build(args: &ServerArgs) -> Result<(Manifests, Cluster), String> {
+    let m = load_files(&args.sources.files)?;
+    let view = kubelet_view(&m);
+    let config = ClusterConfig {
+        dns: args.addon.0.map(|flavour| ClusterDns {
+            flavour,
+            cluster_domain: view.cluster_domain.clone(),
+            ..ClusterDns::default()
+        }),
+        ..ClusterConfig::default()
+    };
+    let cluster = Cluster::build(m.objects(), config).map_err(|e| e.to_string())?;
+    Ok((m, cluster))
 }
 
 /// Arguments of `kube-netsim dns NAME [TYPE]`.
@@ -94,6 +143,9 @@ pub struct QueryArgs {
     /// Show a truncated UDP reply instead of retrying over TCP (dig's +ignore).
     #[arg(long)]
     pub ignore: bool,
+    /// Look the name up from this pod (NAMESPACE/NAME): its resolver, through the dataplane.
+    #[arg(long, value_name = "NS/POD", conflicts_with_all = ["corefile", "tcp", "noedns", "ignore", "reverse"])]
+    pub from: Option<String>,
 }
 
 /// Arguments of `kube-netsim dns serve`.
@@ -121,14 +173,18 @@ pub fn run(args: DnsArgs) -> ExitCode {
 
 /// The cluster's DNS server over the cluster the manifests describe.
 fn responder(args: &ServerArgs) -> Result<Responder, String> {
-    let (m, cluster) = build_files(&args.sources.files)?;
+    let (m, cluster) = build(args)?;
     let domain = kubelet_view(&m).cluster_domain;
-    let (corefile, source) = match &args.corefile {
-        Some(path) => (
+    let (corefile, source) = match (&args.corefile, &cluster.config.dns) {
+        (Some(path), _) => (
             std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
             path.display().to_string(),
         ),
-        None => (
+        (None, Some(addon)) => (
+            addon.corefile(&cluster.store),
+            "the add-on's Corefile".into(),
+        ),
+        (None, None) => (
             Flavour::CoreDns.corefile(&domain),
             "the kubeadm Corefile".into(),
         ),
@@ -168,6 +224,12 @@ fn run_query(args: QueryArgs) -> ExitCode {
         Ok(t) => t.unwrap_or(default_type),
         Err(e) => return fail(e.to_string()),
     };
+    if let Some(from) = &args.from {
+        return match lookup_from(&args, from, rtype) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        };
+    }
     let mut responder = match responder(&args.server) {
         Ok(r) => r,
         Err(e) => return fail(e),
@@ -208,6 +270,55 @@ fn run_query(args: QueryArgs) -> ExitCode {
         print!("{out}{}", dig_text(&reply, bytes.len()));
     }
     ExitCode::SUCCESS
+}
+
+/// `--from NS/POD`: the pod's own lookup of the name as given, through the dataplane.
+fn lookup_from(args: &QueryArgs, from: &str, rtype: RecordType) -> Result<(), String> {
+    let Some((ns, pod)) = from
+        .split_once('/')
+        .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+    else {
+        return Err(format!("--from {from:?}: expected NAMESPACE/NAME"));
+    };
+    let name = args.name.as_deref().expect("--from conflicts with -x");
+    let (m, cluster) = build(&args.server)?;
+    if cluster.config.dns.is_none() {
+        return Err("--from needs a DNS add-on (--addon none runs no DNS pods)".into());
+    }
+    let kubelet = kubelet_view(&m);
+    let (Some(run), Some(p)) = (
+        cluster.pods.get(&format!("{ns}/{pod}")),
+        cluster.store.get_as::<Pod>(ns, pod),
+    ) else {
+        return Err(format!("--from {from}: no such running pod"));
+    };
+    let resolver = PodResolver {
+        ns: run.sandbox.netns,
+        conf: ResolverConf::parse(&pod_file(p, PodFile::ResolvConf, &kubelet)?),
+        hosts: pod_file(p, PodFile::Hosts, &kubelet).unwrap_or_else(|_| NODE_HOSTS.into()),
+    };
+    let mut engine = ClusterSim::new(cluster, 0, DEFAULT_WATCH_LAG).into_engine(0, []);
+    let r = lookup(&mut engine, SimTime::ZERO, &resolver, name, rtype, 1)?;
+    let lines = describe(&r);
+    let reply = match &r.result {
+        LookupResult::Answer { reply, .. } => Some(reply),
+        _ => None,
+    };
+    if args.json {
+        let mut v = reply.map_or_else(|| serde_json::json!({}), |m| reply_json(m));
+        v["queries"] = lines[..lines.len() - 1].into();
+        v["result"] = lines[lines.len() - 1].clone().into();
+        println!("{}", serde_json::to_string_pretty(&v).expect("plain JSON"));
+    } else {
+        for l in &lines {
+            println!(";; {l}");
+        }
+        if let Some(m) = reply {
+            let size = m.to_vec().map_or(0, |b| b.len());
+            print!("\n{}", dig_text(m, size));
+        }
+    }
+    Ok(())
 }
 
 fn run_serve(args: ServeArgs) -> ExitCode {

@@ -488,3 +488,52 @@ proptest! {
         check_answer(&packet, t)?;
     }
 }
+
+#[test]
+fn from_a_pod_the_search_list_runs_through_the_dataplane_and_the_addon_is_optional() {
+    let out = dns(&["--from", "shop/db-0", "web"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with(
+            ";; +0ns A web.shop.svc.cluster.local. → 10.96.0.10:53 udp: NOERROR, 1 answer"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("web.shop.svc.cluster.local. 30\tIN\tA\t10.96.0.80"),
+        "{out}"
+    );
+    // A name with a dot but fewer than ndots: every search domain, then as is.
+    let v = dns_json(&["--from", "shop/db-0", "nothing.example"]);
+    assert_eq!(v["queries"].as_array().unwrap().len(), 4, "{v}");
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed: HOST_NOT_FOUND"),
+        "{v}"
+    );
+    // The add-on brings the apiserver's Service; without it there is none.
+    let with = dns_json(&["kubernetes.default.svc.cluster.local"]);
+    assert_eq!(with["answer"][0]["data"], "10.96.0.1");
+    let without = dns_json(&["--addon", "none", "kubernetes.default.svc.cluster.local"]);
+    assert_eq!(without["rcode"], "NXDOMAIN");
+    let m = manifests();
+    let bad = run(&[
+        "dns",
+        "-f",
+        m.to_str().unwrap(),
+        "--from",
+        "shop/nope",
+        "web",
+    ]);
+    assert_eq!(bad.code, Some(2));
+    assert!(
+        bad.stderr.contains("shop/nope: no such running pod"),
+        "{}",
+        bad.stderr
+    );
+    let bad = run(&["dns", "-f", m.to_str().unwrap(), "--addon", "bind", "web"]);
+    assert_eq!(bad.code, Some(2));
+    assert!(bad.stderr.contains("expected v1|skydns"), "{}", bad.stderr);
+}

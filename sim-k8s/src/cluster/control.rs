@@ -206,7 +206,7 @@ impl ClusterSim {
         };
         let ns = pod.sandbox.netns;
         let resolver = self.cluster.router_ip();
-        let corefile = dns.corefile(&self.cluster.store);
+        let corefile = dns.config.corefile(&self.cluster.store);
         let mut started = dns.start(
             ns,
             key,

@@ -23,7 +23,8 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::json;
 
 use crate::dns::flavour::Flavour;
-use crate::object::Object;
+use crate::object::{Kind, Object, ObjectKey};
+use crate::store::Store;
 
 /// The DNS add-on a cluster runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +74,22 @@ impl ClusterDns {
             Flavour::KubeDns => "registry.k8s.io/dns/k8s-dns-kube-dns:1.14.13",
             Flavour::SkyDns => "gcr.io/google_containers/skydns:2015-10-13-8c72f8c",
         }
+    }
+
+    /// The Corefile a DNS pod starting now reads: v3's from the `kube-system/coredns`
+    /// ConfigMap in `store` (kubeadm's when there is none), v1's and v2's from the flavour.
+    pub fn corefile(&self, store: &Store) -> String {
+        let (cm, key) = COREFILE_CONFIGMAP;
+        let from_configmap = match self.flavour {
+            Flavour::CoreDns => store
+                .get(&ObjectKey::new(Kind::ConfigMap, DNS_NAMESPACE, cm))
+                .and_then(|o| match o {
+                    Object::ConfigMap(c) => c.data.as_ref()?.get(key).cloned(),
+                    _ => None,
+                }),
+            _ => None,
+        };
+        from_configmap.unwrap_or_else(|| self.flavour.corefile(&self.cluster_domain))
     }
 
     /// The add-on's objects, given the `kubernetes` and `kube-dns` clusterIPs.

@@ -26,7 +26,7 @@ use sim_core::{SimTime, TraceRecord};
 use sim_net::NetNsId;
 use sim_net::socket::DeferredQuery;
 
-use super::dns_addon::{COREFILE_CONFIGMAP, ClusterDns, DNS_APP_LABEL, DNS_NAMESPACE};
+use super::dns_addon::{ClusterDns, DNS_APP_LABEL, DNS_NAMESPACE};
 use crate::dns::forward::StaticUpstream;
 use crate::dns::server::rcode_name;
 use crate::dns::{DnsServer, DnsView, Outcome, Transport};
@@ -108,21 +108,6 @@ impl DnsPods {
                 .labels
                 .as_ref()
                 .is_some_and(|l| l.get(k).map(String::as_str) == Some(v))
-    }
-
-    /// The Corefile a DNS pod starting now reads.
-    pub fn corefile(&self, store: &Store) -> String {
-        let (cm, key) = COREFILE_CONFIGMAP;
-        let from_configmap = match self.config.flavour {
-            crate::dns::flavour::Flavour::CoreDns => store
-                .get(&ObjectKey::new(Kind::ConfigMap, DNS_NAMESPACE, cm))
-                .and_then(|o| match o {
-                    Object::ConfigMap(c) => c.data.as_ref()?.get(key).cloned(),
-                    _ => None,
-                }),
-            _ => None,
-        };
-        from_configmap.unwrap_or_else(|| self.config.flavour.corefile(&self.config.cluster_domain))
     }
 
     /// Starts the server of the DNS pod `pod` (`namespace/name`) in `ns` with address `ip`;
