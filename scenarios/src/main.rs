@@ -4,6 +4,8 @@
 
 mod arq_demo;
 mod cluster_cmd;
+mod explain_cmd;
+mod matrix_cmd;
 mod proxy_cmd;
 mod replay_cmd;
 mod run_cmd;
@@ -44,6 +46,13 @@ enum Command {
     /// EndpointSlices, Node and KubeProxyConfiguration (`render`), and where a new
     /// connection goes through it (`trace`).
     Proxy(proxy_cmd::ProxyArgs),
+    /// Print the NetworkPolicy truth table of the cluster the manifests describe: every pod
+    /// to every other pod on one port, as the upstream e2e suite prints it (rows from,
+    /// columns to, `.` allowed, `X` denied), answered by the dataplane or the oracle.
+    Matrix(matrix_cmd::MatrixArgs),
+    /// Explain why NetworkPolicy allows or denies a connection between two pods: the
+    /// policies and rules of both directions, and what the dataplane did with it.
+    Explain(explain_cmd::ExplainArgs),
     /// Print the JSON Schema of scenario files (what `scenarios/schema.json` holds), for
     /// editors to validate and complete them.
     Schema,
@@ -79,6 +88,8 @@ fn main() -> ExitCode {
         Command::Trace(args) => trace_cmd::run(args),
         Command::Proxy(args) => proxy_cmd::run(args),
         Command::Get(args) => cluster_cmd::get(args),
+        Command::Matrix(args) => matrix_cmd::run(args),
+        Command::Explain(args) => explain_cmd::run(args),
         Command::Files(args) => cluster_cmd::files(args),
         Command::Schema => {
             let schema = scenarios::scenario::file::schema();

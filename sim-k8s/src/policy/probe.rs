@@ -52,16 +52,19 @@ pub enum Outcome {
 
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ended = |fate: &Option<Verdict>| {
-            fate.map_or_else(|| "still travelling".to_string(), |v| v.to_string())
+        let ended = |fate: &Option<Verdict>, note: &str| {
+            let fate = fate.map_or_else(|| "still travelling".to_string(), |v| v.to_string());
+            if note.is_empty() {
+                fate
+            } else {
+                format!("{fate} at {note}")
+            }
         };
         match self {
             Outcome::Connected => f.write_str("connected (the reply came back)"),
-            Outcome::Refused { fate, note } => {
-                write!(f, "refused: {} at {note:?}", ended(fate))
-            }
+            Outcome::Refused { fate, note } => write!(f, "refused: {}", ended(fate, note)),
             Outcome::NoReply { fate, note } => {
-                write!(f, "no reply: the reply ended {} at {note:?}", ended(fate))
+                write!(f, "no reply: the reply ended {}", ended(fate, note))
             }
         }
     }
