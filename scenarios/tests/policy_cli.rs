@@ -4,7 +4,7 @@
 //! documented semantics, the dataplane's table is the oracle's, `explain` names the policy and
 //! rule of both directions, and bad input is exit 2 with the place named.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{Value, json};
@@ -55,7 +55,7 @@ fn seed_example() -> PathBuf {
     temp_file("seed.json", &serde_json::to_string_pretty(&list).unwrap())
 }
 
-fn matrix(file: &PathBuf, args: &[&str]) -> Out {
+fn matrix(file: &Path, args: &[&str]) -> Out {
     let mut all = vec!["matrix", "-f", file.to_str().unwrap()];
     all.extend_from_slice(args);
     run(&all)
@@ -145,7 +145,7 @@ fn the_seed_examples_table_follows_the_semantics_and_the_dataplane_is_the_oracle
     );
 }
 
-fn explain(file: &PathBuf, from: &str, to: &str, port: &str, more: &[&str]) -> Out {
+fn explain(file: &Path, from: &str, to: &str, port: &str, more: &[&str]) -> Out {
     let mut all = vec![
         "explain",
         "-f",

@@ -233,9 +233,13 @@ fn the_agent_enforces_on_bridged_and_routed_paths_and_replies_pass() {
             let got = probe(c, from, to, port, Protocol::Tcp, sport);
             match (want, got) {
                 (None, Outcome::Connected) => {}
-                (Some((dir, pod)), Outcome::Refused { fate, note })
-                    if fate == Some(Verdict::Drop(DropReason::Filtered)) =>
-                {
+                (
+                    Some((dir, pod)),
+                    Outcome::Refused {
+                        fate: Some(Verdict::Drop(DropReason::Filtered)),
+                        note,
+                    },
+                ) => {
                     let (ns, name) = pod.split_once('/').unwrap();
                     let to_from = if dir == "ingress" {
                         "destined to"
