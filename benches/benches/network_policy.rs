@@ -59,7 +59,7 @@ fn selector(pairs: &[(&str, String)]) -> LabelSelector {
 /// Pod `i`: namespace `ns{i % 5}`, `app: a{(i / 5) % 5}`, `tier` by `(i / 25) % 2`, on node
 /// `node-{(i / 7) % 4 + 1}`; with `ip`, `status.podIP` 10.244.(i / 250).(i % 250 + 2).
 fn pod(i: usize, ip: bool) -> Object {
-    let tier = if (i / (NAMESPACES * APPS)) % 2 == 0 {
+    let tier = if (i / (NAMESPACES * APPS)).is_multiple_of(2) {
         "front"
     } else {
         "back"
@@ -116,12 +116,12 @@ fn policy(j: usize) -> Object {
             ..NetworkPolicyPeer::default()
         },
     };
-    let port = if j % 2 == 0 {
+    let port = if j.is_multiple_of(2) {
         IntOrString::Int(80)
     } else {
         IntOrString::String("http".into())
     };
-    let egress = (j % 3 == 0).then(|| {
+    let egress = j.is_multiple_of(3).then(|| {
         vec![
             NetworkPolicyEgressRule {
                 to: None,
