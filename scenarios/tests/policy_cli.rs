@@ -36,9 +36,9 @@ fn temp_file(name: &str, text: &str) -> PathBuf {
     path
 }
 
-/// The seed example's objects as one manifest file (a `List`): its `manifests`, then the
-/// NetworkPolicy its steps `apply`.
-fn seed_example() -> PathBuf {
+/// The seed example's objects as one manifest file (a `List`) named `name` (each test writes
+/// its own: tests run in parallel): its `manifests`, then the NetworkPolicy its steps `apply`.
+fn seed_example(name: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/network-policy.yaml");
     let scenario: Value = serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut items = scenario["manifests"].as_array().unwrap().clone();
@@ -52,7 +52,7 @@ fn seed_example() -> PathBuf {
     assert_eq!(applied[0]["metadata"]["name"], "test-network-policy");
     items.extend(applied);
     let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
-    temp_file("seed.json", &serde_json::to_string_pretty(&list).unwrap())
+    temp_file(name, &serde_json::to_string_pretty(&list).unwrap())
 }
 
 fn matrix(file: &Path, args: &[&str]) -> Out {
@@ -86,7 +86,7 @@ fn documented(from: &str, to: &str, port: u16, protocol: &str) -> bool {
 
 #[test]
 fn the_seed_examples_table_follows_the_semantics_and_the_dataplane_is_the_oracle() {
-    let seed = seed_example();
+    let seed = seed_example("matrix.json");
     let out = matrix(&seed, &["--port", "6379"]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     // The e2e grid: rows from, columns to.
@@ -163,7 +163,7 @@ fn explain(file: &Path, from: &str, to: &str, port: &str, more: &[&str]) -> Out 
 
 #[test]
 fn explain_names_the_policy_and_rule_of_both_directions_and_the_dataplane_agrees() {
-    let seed = seed_example();
+    let seed = seed_example("explain.json");
     let mut text = String::new();
     for (from, to, port) in [
         ("default/frontend", "default/db", "6379"),
@@ -220,7 +220,7 @@ fn explain_names_the_policy_and_rule_of_both_directions_and_the_dataplane_agrees
 
 #[test]
 fn bad_input_is_exit_2_with_the_place_named() {
-    let seed = seed_example();
+    let seed = seed_example("bad-input.json");
     let seed_s = seed.to_str().unwrap();
     // Not NAMESPACE/NAME, and a pod the cluster does not have.
     let out = explain(&seed, "db", "default/frontend", "80", &[]);
