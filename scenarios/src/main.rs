@@ -5,6 +5,8 @@
 mod arq_demo;
 mod cluster_cmd;
 mod dns_cmd;
+mod explain_cmd;
+mod matrix_cmd;
 mod proxy_cmd;
 mod replay_cmd;
 mod run_cmd;
@@ -48,6 +50,13 @@ enum Command {
     /// Ask the cluster's DNS server for NAME and print the reply as dig does (or as JSON);
     /// `dns serve` answers on real UDP and TCP sockets instead.
     Dns(dns_cmd::DnsArgs),
+    /// Print the NetworkPolicy truth table of the cluster the manifests describe: every pod
+    /// to every other pod on one port, as the upstream e2e suite prints it (rows from,
+    /// columns to, `.` allowed, `X` denied), answered by the dataplane or the oracle.
+    Matrix(matrix_cmd::MatrixArgs),
+    /// Explain why NetworkPolicy allows or denies a connection between two pods: the
+    /// policies and rules of both directions, and what the dataplane did with it.
+    Explain(explain_cmd::ExplainArgs),
     /// Print the JSON Schema of scenario files (what `scenarios/schema.json` holds), for
     /// editors to validate and complete them.
     Schema,
@@ -84,6 +93,8 @@ fn main() -> ExitCode {
         Command::Proxy(args) => proxy_cmd::run(args),
         Command::Get(args) => cluster_cmd::get(args),
         Command::Dns(args) => dns_cmd::run(args),
+        Command::Matrix(args) => matrix_cmd::run(args),
+        Command::Explain(args) => explain_cmd::run(args),
         Command::Files(args) => cluster_cmd::files(args),
         Command::Schema => {
             let schema = scenarios::scenario::file::schema();

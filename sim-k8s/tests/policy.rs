@@ -21,44 +21,15 @@ use proptest::prelude::*;
 use sim_core::SimTime;
 use sim_k8s::cluster::{Cluster, ClusterConfig};
 use sim_k8s::object::Object;
+use sim_k8s::policy::probe::{answer_packet, opening_packet};
 use sim_k8s::policy::{
-    Endpoint, Flow, Grouping, PolicyView, Protocol, evaluate, matrix, matrix_by, render_node,
-    sync_cluster,
+    self, Endpoint, Flow, Grouping, Outcome, PolicyView, Protocol, dataplane_matrix, evaluate,
+    matrix, matrix_by, render_node, sync_cluster,
 };
-use sim_net::packet::{self, TCP_ACK, TCP_SYN};
+use sim_net::packet;
 use sim_net::{DropReason, SocketProto, Verdict};
 
-/// An IPv4 packet around `l4` (sim-net's builder wants smoltcp's protocol type, which this
-/// crate does not depend on): version 4, IHL 5, DF, TTL 64, header checksum.
-fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4: &[u8]) -> Vec<u8> {
-    let len = (20 + l4.len()) as u16;
-    let mut h = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0];
-    h[2..4].copy_from_slice(&len.to_be_bytes());
-    h.extend_from_slice(&src.octets());
-    h.extend_from_slice(&dst.octets());
-    let sum: u32 = h
-        .chunks(2)
-        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-        .sum();
-    let folded = (sum & 0xffff) + (sum >> 16);
-    let csum = !(((folded & 0xffff) + (folded >> 16)) as u16);
-    h[10..12].copy_from_slice(&csum.to_be_bytes());
-    h.extend_from_slice(l4);
-    h
-}
-
-/// What the dataplane did with a connection attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
-    /// Delivered, and the reply came back.
-    Allowed,
-    /// Dropped by a filter rule (the hop's note names it).
-    Denied(String),
-}
-
-/// Sends `from` → `to` on `port`/`protocol` from source port `sport`; if delivered, answers
-/// the packet as the server saw it (a SYN-ACK, or a datagram back, to whatever source NAT
-/// left on it) and requires the answer to reach `from`.
+/// `probe` at time zero, failing on a probe that cannot be sent.
 fn probe(
     c: &mut Cluster,
     from: &str,
@@ -67,91 +38,8 @@ fn probe(
     protocol: Protocol,
     sport: u16,
 ) -> Outcome {
-    let (src, dst) = (c.pods[from].clone(), c.pods[to].clone());
-    let (s_ns, d_ns) = (src.sandbox.netns, dst.sandbox.netns);
-    let (first, sock) = match protocol {
-        Protocol::Tcp => (
-            ipv4(
-                src.ip,
-                dst.ip,
-                6,
-                &packet::tcp(src.ip, sport, dst.ip, port, 1000, 0, TCP_SYN, 64240),
-            ),
-            SocketProto::Tcp,
-        ),
-        Protocol::Udp => (
-            ipv4(
-                src.ip,
-                dst.ip,
-                17,
-                &packet::udp(src.ip, sport, dst.ip, port, b"q"),
-            ),
-            SocketProto::Udp,
-        ),
-        Protocol::Sctp => unreachable!("probes are TCP or UDP"),
-    };
-    c.net.listen(d_ns, sock, port);
-    c.net.listen(s_ns, sock, sport);
-    let w = c.net.walk_output(SimTime::ZERO, s_ns, first);
-    match w.fate() {
-        Some(Verdict::Deliver) => {}
-        Some(Verdict::Drop(DropReason::Filtered)) => {
-            let note = w
-                .hops
-                .iter()
-                .rev()
-                .find(|h| h.verdict.is_final())
-                .map(|h| h.note.clone());
-            return Outcome::Denied(note.unwrap_or_default());
-        }
-        other => panic!(
-            "{from} -> {to} {protocol}/{port}: {other:?}\n{}",
-            w.render()
-        ),
-    }
-    let seen = w
-        .delivered
-        .iter()
-        .find(|d| d.tag == 0 && d.ns == d_ns)
-        .expect("delivered to the destination");
-    let s = packet::parse_ipv4(&seen.packet).expect("a valid packet");
-    let (peer_port, my_port) = s.ports.expect("ports");
-    let reply = match protocol {
-        Protocol::Tcp => ipv4(
-            s.dst,
-            s.src,
-            6,
-            &packet::tcp(
-                s.dst,
-                my_port,
-                s.src,
-                peer_port,
-                7000,
-                1001,
-                TCP_SYN | TCP_ACK,
-                64240,
-            ),
-        ),
-        _ => ipv4(
-            s.dst,
-            s.src,
-            17,
-            &packet::udp(s.dst, my_port, s.src, peer_port, b"r"),
-        ),
-    };
-    let back = c.net.walk_output(SimTime::ZERO, d_ns, reply);
-    assert_eq!(
-        back.fate(),
-        Some(Verdict::Deliver),
-        "the reply {to} -> {from} must come back\n{}",
-        back.render()
-    );
-    assert!(
-        back.delivered.iter().any(|d| d.tag == 0 && d.ns == s_ns),
-        "the reply reaches {from}\n{}",
-        back.render()
-    );
-    Outcome::Allowed
+    policy::probe(c, SimTime::ZERO, from, to, port, protocol, sport)
+        .unwrap_or_else(|e| panic!("{from} -> {to} {protocol}/{port}: {e}"))
 }
 
 /// Syncs the agent on every node, failing with the rules that did not load.
@@ -344,8 +232,14 @@ fn the_agent_enforces_on_bridged_and_routed_paths_and_replies_pass() {
             );
             let got = probe(c, from, to, port, Protocol::Tcp, sport);
             match (want, got) {
-                (None, Outcome::Allowed) => {}
-                (Some((dir, pod)), Outcome::Denied(note)) => {
+                (None, Outcome::Connected) => {}
+                (
+                    Some((dir, pod)),
+                    Outcome::Refused {
+                        fate: Some(Verdict::Drop(DropReason::Filtered)),
+                        note,
+                    },
+                ) => {
                     let (ns, name) = pod.split_once('/').unwrap();
                     let to_from = if dir == "ingress" {
                         "destined to"
@@ -396,12 +290,7 @@ fn the_agent_enforces_on_bridged_and_routed_paths_and_replies_pass() {
     c.net.listen(node1.netns, SocketProto::Tcp, 45000);
     let src = Ipv4Addr::new(10, 244, 0, 1);
     assert!(c.net.is_local(node1.netns, src), "cbr0's address on node-1");
-    let syn = ipv4(
-        src,
-        db.ip,
-        6,
-        &packet::tcp(src, 45000, db.ip, 9999, 1, 0, TCP_SYN, 64240),
-    );
+    let syn = opening_packet(Protocol::Tcp, src, 45000, db.ip, 9999).unwrap();
     let w = c.net.walk_output(SimTime::ZERO, node1.netns, syn);
     assert_eq!(w.fate(), Some(Verdict::Deliver), "{}", w.render());
 }
@@ -635,8 +524,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     /// The oracle's verdict equals the dataplane's on every ordered pair of pods and two
-    /// probe ports, allowed connections' replies come back (checked inside `probe`), and the
-    /// truth table computed over equivalence classes agrees with both.
+    /// probe ports, allowed connections' replies come back, and the truth tables computed
+    /// over equivalence classes — the oracle's, and the dataplane's probed per class pair —
+    /// agree with both.
     #[test]
     fn oracle_equals_dataplane(
         ns_labels in proptest::collection::vec((any::<bool>(), any::<bool>()), 3),
@@ -661,8 +551,10 @@ proptest! {
                     let want = oracle(&view, from, to, port, protocol);
                     prop_assert_eq!(table.get(from, to), Some(want), "class table {} -> {}", from, to);
                     let got = probe(&mut c, from, to, port, protocol, sport);
+                    // Never delivered without its reply coming back, never lost elsewhere.
+                    prop_assert!(got.connected() || got.filtered(), "{} -> {}: {:?}", from, to, got);
                     prop_assert_eq!(
-                        got == Outcome::Allowed,
+                        got.connected(),
                         want,
                         "{} -> {} {}/{}: dataplane {:?}\n{}",
                         from, to, protocol, port, got,
@@ -675,6 +567,9 @@ proptest! {
                     );
                 }
             }
+            // The dataplane's own table, one probe per pair of per-node classes.
+            let probed = dataplane_matrix(&mut c, SimTime::ZERO, port, protocol).unwrap();
+            prop_assert_eq!(probed.to_json(), table.to_json());
         }
     }
 }
@@ -716,7 +611,7 @@ fn resync_removes_stale_chains_and_sets_and_text_round_trips() {
     // b (10.244.1.x) is excepted; loading the same rules again changes nothing.
     assert!(matches!(
         probe(&mut c, "shop/b", "shop/a", 80, Protocol::Tcp, 41000),
-        Outcome::Denied(_)
+        Outcome::Refused { .. }
     ));
     // (Only the filter table: the probe's mangle and nat counters are folded in on a
     // restore.)
@@ -743,7 +638,7 @@ fn resync_removes_stale_chains_and_sets_and_text_round_trips() {
     assert_eq!(c.net.netns(node1).netfilter.ipsets.save(), "");
     assert_eq!(
         probe(&mut c, "shop/b", "shop/a", 80, Protocol::Tcp, 41001),
-        Outcome::Allowed
+        Outcome::Connected
     );
 }
 
@@ -814,10 +709,13 @@ fn e2e_and_or_cases_probed_through_the_dataplane_match_the_matrix() {
         let mut sport = 42000;
         let probed = matrix_by(&view, 80, Protocol::Tcp, Grouping::EveryPod, |from, to| {
             sport += 1;
-            Ok::<_, String>(probe(&mut c, from, to, 80, Protocol::Tcp, sport) == Outcome::Allowed)
+            Ok::<_, String>(probe(&mut c, from, to, 80, Protocol::Tcp, sport).connected())
         })
         .unwrap();
         assert_eq!(probed.classes(), 9);
+        // The library's table over classes that tell nodes apart says the same.
+        let by_class = dataplane_matrix(&mut c, SimTime::ZERO, 80, Protocol::Tcp).unwrap();
+        assert_eq!(by_class.to_json(), probed.to_json());
         assert_eq!(probed.grid(), oracle.grid());
         assert_eq!(probed.to_json(), oracle.to_json());
         for from in &probed.pods {
@@ -897,31 +795,12 @@ fn service_traffic_is_judged_against_the_backend_after_dnat() {
     let connect = |c: &mut Cluster, from: &str, sport: u16| {
         let client = c.pods[from].clone();
         c.net.listen(client.sandbox.netns, SocketProto::Tcp, sport);
-        let syn = ipv4(
-            client.ip,
-            vip,
-            6,
-            &packet::tcp(client.ip, sport, vip, 80, 1, 0, TCP_SYN, 64240),
-        );
+        let syn = opening_packet(Protocol::Tcp, client.ip, sport, vip, 80).unwrap();
         let w = c.net.walk_output(SimTime::ZERO, client.sandbox.netns, syn);
         if w.fate() != Some(Verdict::Deliver) {
             return (false, w);
         }
-        let synack = ipv4(
-            db.ip,
-            client.ip,
-            6,
-            &packet::tcp(
-                db.ip,
-                5432,
-                client.ip,
-                sport,
-                9,
-                2,
-                TCP_SYN | TCP_ACK,
-                64240,
-            ),
-        );
+        let synack = answer_packet(Protocol::Tcp, db.ip, 5432, client.ip, sport).unwrap();
         let back = c.net.walk_output(SimTime::ZERO, db.sandbox.netns, synack);
         let seen = back
             .delivered
@@ -990,12 +869,7 @@ fn a_pod_reaching_itself_through_a_service_is_not_policed() {
         .unwrap();
     c.net.listen(web.sandbox.netns, SocketProto::Tcp, 80);
     c.net.listen(web.sandbox.netns, SocketProto::Tcp, 47000);
-    let syn = ipv4(
-        web.ip,
-        vip,
-        6,
-        &packet::tcp(web.ip, 47000, vip, 80, 1, 0, TCP_SYN, 64240),
-    );
+    let syn = opening_packet(Protocol::Tcp, web.ip, 47000, vip, 80).unwrap();
     let w = c.net.walk_output(SimTime::ZERO, web.sandbox.netns, syn);
     assert_eq!(w.fate(), Some(Verdict::Deliver), "{}", w.render());
     assert!(

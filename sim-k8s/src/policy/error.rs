@@ -34,3 +34,17 @@ pub enum PolicyError {
     #[error("node {0} is not in the cluster")]
     UnknownNode(String),
 }
+
+impl PolicyError {
+    /// The `namespace/name` of the policy at fault, if a policy is.
+    pub fn policy(&self) -> Option<&str> {
+        match self {
+            PolicyError::Selector { policy, .. }
+            | PolicyError::Invalid { policy, .. }
+            | PolicyError::Required { policy, .. } => Some(policy),
+            PolicyError::UnknownPod(_) | PolicyError::NoPodIp(_) | PolicyError::UnknownNode(_) => {
+                None
+            }
+        }
+    }
+}

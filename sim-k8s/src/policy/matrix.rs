@@ -8,7 +8,8 @@
 //! of the policies their address falls in, and — only when the view has hostNetwork pods,
 //! whose node-local traffic is special — their node. One representative pair is evaluated
 //! per pair of classes. A pod's traffic to itself is not part of the table (upstream leaves
-//! loopback undefined and ignores it); the grid shows `-` there.
+//! loopback undefined and ignores it); the grid shows `-` there. The dataplane's table
+//! ([`super::probe::dataplane_matrix`]) also tells nodes apart ([`Grouping::ClassesPerNode`]).
 
 use std::collections::BTreeMap;
 
@@ -50,6 +51,10 @@ struct ClassKey {
 pub enum Grouping {
     /// One decision per pair of equivalence classes (see the module docs).
     Classes,
+    /// As [`Grouping::Classes`], and pods of different nodes are always in different
+    /// classes: what the dataplane needs, where a pair on one node takes the bridged path and
+    /// a pair on two nodes the routed one.
+    ClassesPerNode,
     /// One decision per ordered pair of pods.
     EveryPod,
 }
@@ -99,7 +104,11 @@ pub fn matrix_by<E>(
                 .iter()
                 .map(|(cidr, except)| p.ip.is_some_and(|ip| in_block(cidr, except, ip)))
                 .collect(),
-            node: if with_nodes { p.node.clone() } else { None },
+            node: if with_nodes || grouping == Grouping::ClassesPerNode {
+                p.node.clone()
+            } else {
+                None
+            },
             pod: (grouping == Grouping::EveryPod).then(|| p.key()),
         }
     };

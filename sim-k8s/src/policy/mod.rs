@@ -12,6 +12,7 @@
 //! | [`render`] | the agent: a node's filter-table `iptables-restore` text and `ipset restore` text, loaded as a full sync |
 //! | [`agent`] | [`sync_cluster`]: every node of a [`Cluster`](crate::cluster::Cluster) synced from its store |
 //! | [`matrix`](mod@matrix) | truth tables over equivalence classes of pods (oracle, or any decider via [`matrix_by`]), in the upstream e2e grid and as JSON |
+//! | [`probe`](mod@probe) | the dataplane's answer: a connection attempt and its reply walked through a running cluster ([`probe()`]), and its truth table ([`dataplane_matrix`]) |
 //! | [`error`] | [`PolicyError`] |
 //!
 //! ## Semantics (kubernetes.io "Network Policies"; the API reference of `NetworkPolicySpec`)
@@ -55,7 +56,7 @@
 //! Service DNAT) and ipsets, loaded through sim-net's own `iptables-restore` and
 //! `ipset restore` parsers; conntrack ESTABLISHED/RELATED is accepted first, so replies pass.
 //! Property tests (`sim-k8s/tests/policy.rs`) send real packets through a cluster with the
-//! rules loaded and hold the dataplane equal to [`evaluate()`].
+//! rules loaded ([`probe()`]) and hold the dataplane equal to [`evaluate()`].
 //!
 //! ## Simplified or left out
 //! IPv4 only (IPv6 ipBlocks match nothing). Pods that finished are left out; pods without an
@@ -70,6 +71,7 @@ pub mod chain_name;
 pub mod error;
 pub mod evaluate;
 pub mod matrix;
+pub mod probe;
 pub mod render;
 pub mod spec;
 pub mod view;
@@ -81,6 +83,7 @@ pub use agent::{SyncError, sync_cluster};
 pub use error::PolicyError;
 pub use evaluate::{Allow, Direction, DirectionVerdict, Endpoint, Flow, Verdict, evaluate};
 pub use matrix::{Grouping, Matrix, matrix, matrix_by};
+pub use probe::{Outcome, ProbeError, dataplane_matrix, probe};
 pub use render::{NodeRules, render_node};
 pub use spec::{Policy, Protocol};
 pub use view::{PodInfo, PolicyView};
