@@ -26,5 +26,5 @@ pub mod proxier;
 pub mod service_port;
 pub mod topology;
 
-pub use iptables::{ProxierConfig, Rendered, SyncScope, render};
+pub use iptables::{ProxierConfig, Rendered, SyncScope, render, render_on};
 pub use proxier::{Proxier, SyncOutcome, proxy_state};
