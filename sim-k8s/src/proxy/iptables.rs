@@ -21,11 +21,12 @@
 //! jump rules from the built-in chains are not part of this text (upstream installs them
 //! with single `iptables -I` calls): see [`JUMP_CHAINS`].
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use super::chain_name::is_service_chain;
+use super::chain_set::ChainSet;
 use super::endpoint::{Endpoint, EndpointsMap};
 use super::local_detector::LocalDetector;
 use super::node_port_addresses::NodePortAddresses;
@@ -243,8 +244,7 @@ pub fn render_on<'a>(
     let mut nat = Buffers::default();
     let mut out = Rendered::default();
     // Every per-Service nat chain that should exist after the sync (the rest of ours go).
-    // Lookups only, never iterated.
-    let mut active_nat_chains: HashSet<&str> = HashSet::new();
+    let mut active_nat_chains = ChainSet::default();
     let mark = hex(cfg.masquerade_mark);
 
     for c in [
