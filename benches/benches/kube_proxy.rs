@@ -37,11 +37,16 @@ use sim_net::netfilter::fixture::{cluster_ip, endpoint_ip};
 use sim_net::netfilter::trace::{TraceRequest, trace_new_connection};
 use sim_net::netfilter::{Netfilter, RestoreOptions};
 
-const SERVICES: usize = 10_000;
+/// Services, 10,000 unless `KUBE_PROXY_BENCH_SERVICES` says otherwise (e.g. 1000, to set
+/// against the kernel anchor's `--noflush` figure at that size).
+fn service_count() -> usize {
+    std::env::var("KUBE_PROXY_BENCH_SERVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
 const ENDPOINTS: usize = 10;
 const NODES: usize = 10;
-/// The Service whose EndpointSlice the partial sync changes.
-const CHANGED: usize = SERVICES / 2;
 const NODE_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 10);
 
 fn service(i: usize) -> Service {
@@ -123,11 +128,14 @@ fn config() -> ProxierConfig {
 
 fn kube_proxy(c: &mut Criterion) {
     let cfg = config();
-    let services: Vec<Service> = (0..SERVICES).map(service).collect();
-    let slices: Vec<EndpointSlice> = (0..SERVICES).map(|i| slice(i, None)).collect();
+    let count = service_count();
+    // The Service whose EndpointSlice the partial sync changes.
+    let changed = count / 2;
+    let services: Vec<Service> = (0..count).map(service).collect();
+    let slices: Vec<EndpointSlice> = (0..count).map(|i| slice(i, None)).collect();
     let (ports, eps) = proxy_state(&services, &slices, &cfg.node_name);
     let mut changed_slices = slices.clone();
-    changed_slices[CHANGED] = slice(CHANGED, Some(0));
+    changed_slices[changed] = slice(changed, Some(0));
     let (_, changed_eps) = proxy_state(&services, &changed_slices, &cfg.node_name);
 
     let mut g = c.benchmark_group("kube_proxy");
@@ -182,7 +190,7 @@ fn kube_proxy(c: &mut Criterion) {
             &mut nf,
         )
         .expect("sync");
-    let last = cluster_ip(SERVICES - 1);
+    let last = cluster_ip(count - 1);
     let client = Ipv4Addr::new(10, 247, 1, 2);
     let node = BenchNode { ip: NODE_IP };
     let template = syn(client, last, 80);

@@ -26,6 +26,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use super::chain_name::is_service_chain;
+use super::chain_set::ChainSet;
 use super::endpoint::{Endpoint, EndpointsMap};
 use super::local_detector::LocalDetector;
 use super::node_port_addresses::NodePortAddresses;
@@ -201,8 +202,9 @@ impl Buffers {
     fn chain(&mut self, name: &str) {
         let _ = writeln!(self.chains, ":{name} - [0:0]");
     }
-    fn rule(&mut self, line: &str) {
-        self.rules.push_str(line);
+    /// Writes one rule line straight into the buffer.
+    fn rule(&mut self, line: std::fmt::Arguments<'_>) {
+        let _ = self.rules.write_fmt(line);
         self.rules.push('\n');
     }
 }
@@ -221,11 +223,28 @@ pub fn render(
     scope: &SyncScope,
     existing_nat_chains: &BTreeSet<String>,
 ) -> Rendered {
+    render_on(
+        cfg,
+        services,
+        endpoints,
+        scope,
+        existing_nat_chains.iter().map(String::as_str),
+    )
+}
+
+/// [`render`] for a node whose nat chains are `existing_nat_chains`, in name order.
+pub fn render_on<'a>(
+    cfg: &ProxierConfig,
+    services: &BTreeMap<ServicePortName, ServicePort>,
+    endpoints: &EndpointsMap,
+    scope: &SyncScope,
+    existing_nat_chains: impl IntoIterator<Item = &'a str>,
+) -> Rendered {
     let mut filter = Buffers::default();
     let mut nat = Buffers::default();
     let mut out = Rendered::default();
     // Every per-Service nat chain that should exist after the sync (the rest of ours go).
-    let mut active_nat_chains: BTreeSet<String> = BTreeSet::new();
+    let mut active_nat_chains = ChainSet::default();
     let mark = hex(cfg.masquerade_mark);
 
     for c in [
@@ -245,18 +264,20 @@ pub fn render(
     ] {
         nat.chain(c);
     }
-    nat.rule(&format!(
+    nat.rule(format_args!(
         "-A {KUBE_POSTROUTING} -m mark ! --mark {mark}/{mark} -j RETURN"
     ));
-    nat.rule(&format!("-A {KUBE_POSTROUTING} -j MARK --xor-mark {mark}"));
-    nat.rule(&format!(
+    nat.rule(format_args!(
+        "-A {KUBE_POSTROUTING} -j MARK --xor-mark {mark}"
+    ));
+    nat.rule(format_args!(
         "-A {KUBE_POSTROUTING} -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE{}",
         if cfg.random_fully { " --random-fully" } else { "" }
     ));
-    nat.rule(&format!("-A {KUBE_MARK_MASQ} -j MARK --or-mark {mark}"));
+    nat.rule(format_args!("-A {KUBE_MARK_MASQ} -j MARK --or-mark {mark}"));
     if cfg.localhost_node_ports {
         filter.chain(KUBE_FIREWALL);
-        filter.rule(&format!(
+        filter.rule(format_args!(
             "-A {KUBE_FIREWALL} -m comment --comment \"block incoming localnet connections\" -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP"
         ));
     }
@@ -310,40 +331,42 @@ pub fn render(
             &external_chain
         };
 
-        let (internal_filter, external_filter) = if !has_endpoints {
-            let c = format!("\"{name} has no endpoints\"");
-            (Some(("REJECT", c.clone())), Some(("REJECT", c)))
+        // The REJECT or DROP of internal and external traffic, and its comment's tail.
+        let (internal_filter, external_filter, why) = if !has_endpoints {
+            (Some("REJECT"), Some("REJECT"), "has no endpoints")
         } else {
-            let c = format!("\"{name} has no local endpoints\"");
-            let i = (!has_internal).then(|| ("DROP", c.clone()));
-            let e = (!has_external).then_some(("DROP", c));
-            (i, e)
+            let drop = |has: bool| (!has).then_some("DROP");
+            (
+                drop(has_internal),
+                drop(has_external),
+                "has no local endpoints",
+            )
         };
-        let dst = |ip: Ipv4Addr, port: u16| format!("-m {proto} -p {proto} -d {ip} --dport {port}");
+        let dst = |ip: Ipv4Addr, port: u16| Destination { proto, ip, port };
 
         // ClusterIP.
         if has_internal {
-            nat.rule(&format!(
+            nat.rule(format_args!(
                 "-A {KUBE_SERVICES} -m comment --comment \"{name} cluster IP\" {} -j {internal_chain}",
                 dst(svc.cluster_ip, svc.port)
             ));
-        } else if let Some((target, c)) = &internal_filter {
-            filter.rule(&format!(
-                "-A {KUBE_SERVICES} -m comment --comment {c} {} -j {target}",
+        } else if let Some(target) = internal_filter {
+            filter.rule(format_args!(
+                "-A {KUBE_SERVICES} -m comment --comment \"{name} {why}\" {} -j {target}",
                 dst(svc.cluster_ip, svc.port)
             ));
         }
         // External IPs.
         for ip in &svc.external_ips {
             if has_endpoints {
-                nat.rule(&format!(
+                nat.rule(format_args!(
                     "-A {KUBE_SERVICES} -m comment --comment \"{name} external IP\" {} -j {external_chain}",
                     dst(*ip, svc.port)
                 ));
             }
-            if let Some((target, c)) = &external_filter {
-                filter.rule(&format!(
-                    "-A {KUBE_EXTERNAL_SERVICES} -m comment --comment {c} {} -j {target}",
+            if let Some(target) = external_filter {
+                filter.rule(format_args!(
+                    "-A {KUBE_EXTERNAL_SERVICES} -m comment --comment \"{name} {why}\" {} -j {target}",
                     dst(*ip, svc.port)
                 ));
             }
@@ -351,22 +374,22 @@ pub fn render(
         // Load balancer VIPs.
         for ip in &svc.load_balancer_vips {
             if has_endpoints {
-                nat.rule(&format!(
+                nat.rule(format_args!(
                     "-A {KUBE_SERVICES} -m comment --comment \"{name} loadbalancer IP\" {} -j {lb_chain}",
                     dst(*ip, svc.port)
                 ));
             }
             if uses_fw_chain {
-                filter.rule(&format!(
+                filter.rule(format_args!(
                     "-A {KUBE_PROXY_FIREWALL} -m comment --comment \"{name} traffic not accepted by {fw_chain}\" {} -j DROP",
                     dst(*ip, svc.port)
                 ));
             }
         }
-        if let Some((target, c)) = &external_filter {
+        if let Some(target) = external_filter {
             for ip in &svc.load_balancer_vips {
-                filter.rule(&format!(
-                    "-A {KUBE_EXTERNAL_SERVICES} -m comment --comment {c} {} -j {target}",
+                filter.rule(format_args!(
+                    "-A {KUBE_EXTERNAL_SERVICES} -m comment --comment \"{name} {why}\" {} -j {target}",
                     dst(*ip, svc.port)
                 ));
             }
@@ -375,27 +398,27 @@ pub fn render(
         if svc.node_port != 0 {
             if has_endpoints {
                 if cfg.localhost_node_ports && cfg.nfacct {
-                    nat.rule(&format!(
+                    nat.rule(format_args!(
                         "-A {KUBE_NODEPORTS} -m comment --comment {} -m {proto} -p {proto} -d 127.0.0.0/8 --dport {} -m nfacct --nfacct-name {NFACCT_LOCALHOST_NODEPORTS} -j {external_chain}",
                         quote(&name),
                         svc.node_port
                     ));
                 }
-                nat.rule(&format!(
+                nat.rule(format_args!(
                     "-A {KUBE_NODEPORTS} -m comment --comment {} -m {proto} -p {proto} --dport {} -j {external_chain}",
                     quote(&name),
                     svc.node_port
                 ));
             }
-            if let Some((target, c)) = &external_filter {
-                filter.rule(&format!(
-                    "-A {KUBE_EXTERNAL_SERVICES} -m comment --comment {c} -m addrtype --dst-type LOCAL -m {proto} -p {proto} --dport {} -j {target}",
+            if let Some(target) = external_filter {
+                filter.rule(format_args!(
+                    "-A {KUBE_EXTERNAL_SERVICES} -m comment --comment \"{name} {why}\" -m addrtype --dst-type LOCAL -m {proto} -p {proto} --dport {} -j {target}",
                     svc.node_port
                 ));
             }
         }
         if svc.health_check_node_port != 0 {
-            filter.rule(&format!(
+            filter.rule(format_args!(
                 "-A {KUBE_NODEPORTS} -m comment --comment \"{name} health check node port\" -m tcp -p tcp --dport {} -j ACCEPT",
                 svc.health_check_node_port
             ));
@@ -418,11 +441,11 @@ pub fn render(
             ];
             for (used, name) in names {
                 if used {
-                    active_nat_chains.insert(name.to_string());
+                    active_nat_chains.insert(name);
                 }
             }
             for ep in &cat.all_reachable {
-                active_nat_chains.insert(ep.chain.clone());
+                active_nat_chains.insert(&ep.chain);
             }
             continue;
         }
@@ -433,9 +456,11 @@ pub fn render(
                 dst(svc.cluster_ip, svc.port)
             );
             if cfg.masquerade_all {
-                nat.rule(&format!("-A {internal_chain} {args} -j {KUBE_MARK_MASQ}"));
+                nat.rule(format_args!(
+                    "-A {internal_chain} {args} -j {KUBE_MARK_MASQ}"
+                ));
             } else if cfg.local_detector.is_implemented() {
-                nat.rule(&format!(
+                nat.rule(format_args!(
                     "-A {internal_chain} {args} {} -j {KUBE_MARK_MASQ}",
                     cfg.local_detector.if_not_local()
                 ));
@@ -443,68 +468,70 @@ pub fn render(
         }
         if uses_external_chain {
             nat.chain(external_chain);
-            active_nat_chains.insert(external_chain.to_string());
+            active_nat_chains.insert(external_chain);
             if !svc.external_policy_local {
-                nat.rule(&format!(
+                nat.rule(format_args!(
                     "-A {external_chain} -m comment --comment \"masquerade traffic for {name} external destinations\" -j {KUBE_MARK_MASQ}"
                 ));
             } else {
                 if cfg.local_detector.is_implemented() {
-                    nat.rule(&format!(
+                    nat.rule(format_args!(
                         "-A {external_chain} -m comment --comment \"pod traffic for {name} external destinations\" {} -j {cluster_chain}",
                         cfg.local_detector.if_local()
                     ));
                 }
-                nat.rule(&format!(
+                nat.rule(format_args!(
                     "-A {external_chain} -m comment --comment \"masquerade LOCAL traffic for {name} external destinations\" -m addrtype --src-type LOCAL -j {KUBE_MARK_MASQ}"
                 ));
-                nat.rule(&format!(
+                nat.rule(format_args!(
                     "-A {external_chain} -m comment --comment \"route LOCAL traffic for {name} external destinations\" -m addrtype --src-type LOCAL -j {cluster_chain}"
                 ));
             }
             if has_external {
-                nat.rule(&format!("-A {external_chain} -j {external_policy_chain}"));
+                nat.rule(format_args!(
+                    "-A {external_chain} -j {external_policy_chain}"
+                ));
             }
         }
         if uses_fw_chain {
             nat.chain(fw_chain);
-            active_nat_chains.insert(fw_chain.to_string());
+            active_nat_chains.insert(fw_chain);
             let head = format!("-A {fw_chain} -m comment --comment \"{name} loadbalancer IP\"");
             let mut allow_from_node = false;
             for cidr in &svc.load_balancer_source_ranges {
-                nat.rule(&format!("{head} -s {cidr} -j {external_chain}"));
+                nat.rule(format_args!("{head} -s {cidr} -j {external_chain}"));
                 allow_from_node |= cidr.contains(&cfg.node_ip);
             }
             if allow_from_node {
                 for ip in &svc.load_balancer_vips {
-                    nat.rule(&format!("{head} -s {ip} -j {external_chain}"));
+                    nat.rule(format_args!("{head} -s {ip} -j {external_chain}"));
                 }
             }
-            nat.rule(&format!(
+            nat.rule(format_args!(
                 "-A {fw_chain} -m comment --comment \"other traffic to {name} will be dropped by {KUBE_PROXY_FIREWALL}\""
             ));
         }
         if uses_cluster_chain {
             nat.chain(cluster_chain);
-            active_nat_chains.insert(cluster_chain.to_string());
+            active_nat_chains.insert(cluster_chain);
             write_service_to_endpoints(&mut nat, svc, cluster_chain, &cat.cluster, &comment);
         }
         if uses_local_chain {
             nat.chain(local_chain);
-            active_nat_chains.insert(local_chain.to_string());
+            active_nat_chains.insert(local_chain);
             write_service_to_endpoints(&mut nat, svc, local_chain, &cat.local, &comment);
         }
         for ep in &cat.all_reachable {
             let chain = &ep.chain;
             nat.chain(chain);
-            active_nat_chains.insert(chain.clone());
+            active_nat_chains.insert(chain);
             let head = format!("-A {chain}{}", comment(&name));
-            nat.rule(&format!("{head} -s {} -j {KUBE_MARK_MASQ}", ep.ip));
+            nat.rule(format_args!("{head} -s {} -j {KUBE_MARK_MASQ}", ep.ip));
             let recent = match svc.sticky_seconds {
                 Some(_) => format!(" -m recent --name {chain} --set"),
                 None => String::new(),
             };
-            nat.rule(&format!(
+            nat.rule(format_args!(
                 "{head}{recent} -m {proto} -p {proto} -j DNAT --to-destination {}",
                 ep.addr()
             ));
@@ -527,7 +554,7 @@ pub fn render(
         } else {
             " ! -d 127.0.0.0/8"
         };
-        nat.rule(&format!(
+        nat.rule(format_args!(
             "-A {KUBE_SERVICES} {last} -m addrtype --dst-type LOCAL{not_localhost} -j {KUBE_NODEPORTS}"
         ));
     } else {
@@ -535,7 +562,7 @@ pub fn render(
             if ip.is_loopback() && !cfg.localhost_node_ports {
                 continue;
             }
-            nat.rule(&format!(
+            nat.rule(format_args!(
                 "-A {KUBE_SERVICES} {last} -d {ip} -j {KUBE_NODEPORTS}"
             ));
         }
@@ -547,14 +574,14 @@ pub fn render(
         } else {
             String::new()
         };
-        filter.rule(&format!(
+        filter.rule(format_args!(
             "-A {KUBE_FORWARD} -m conntrack --ctstate INVALID{acct} -j DROP"
         ));
     }
-    filter.rule(&format!(
+    filter.rule(format_args!(
         "-A {KUBE_FORWARD} -m comment --comment \"kubernetes forwarding rules\" -m mark --mark {mark}/{mark} -j ACCEPT"
     ));
-    filter.rule(&format!(
+    filter.rule(format_args!(
         "-A {KUBE_FORWARD} -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
     ));
 
@@ -571,6 +598,20 @@ pub fn render(
     out
 }
 
+/// `-m PROTO -p PROTO -d IP --dport PORT`.
+struct Destination {
+    proto: &'static str,
+    ip: Ipv4Addr,
+    port: u16,
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Destination { proto, ip, port } = self;
+        write!(f, "-m {proto} -p {proto} -d {ip} --dport {port}")
+    }
+}
+
 /// `writeServiceToEndpointRules`: affinity checks first, then the probability ladder.
 fn write_service_to_endpoints(
     nat: &mut Buffers,
@@ -583,7 +624,7 @@ fn write_service_to_endpoints(
     if let Some(seconds) = svc.sticky_seconds {
         for ep in endpoints {
             let sep = &ep.chain;
-            nat.rule(&format!(
+            nat.rule(format_args!(
                 "-A {chain}{} -m recent --name {sep} --rcheck --seconds {seconds} --reap -j {sep}",
                 comment(&format!("{name} -> {}", ep.addr()))
             ));
@@ -600,7 +641,7 @@ fn write_service_to_endpoints(
         } else {
             String::new()
         };
-        nat.rule(&format!(
+        nat.rule(format_args!(
             "-A {chain}{}{stat} -j {sep}",
             comment(&format!("{name} -> {}", ep.addr()))
         ));

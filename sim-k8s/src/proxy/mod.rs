@@ -8,6 +8,7 @@
 //! | [`local_detector`] | `detectLocalMode`: what counts as pod traffic | `pkg/proxy/util/localdetector.go` |
 //! | [`node_port_addresses`] | `nodePortAddresses` | `pkg/proxy/util/nodeport_addresses.go` |
 //! | [`chain_name`] | the hashed `KUBE-SVC-`/`SVL-`/`EXT-`/`FW-`/`SEP-` names | `pkg/proxy/iptables/proxier.go` |
+//! | `chain_set` | a set of chain names for fast membership tests | — |
 //! | [`iptables`] | one sync's `iptables-restore` text | `syncProxyRules` |
 //! | [`proxier`] | a node's proxier over time: full/partial syncs, jumps, stale UDP conntrack | `Proxier` |
 //! | [`healthcheck`] | the health check server of Local LoadBalancer Services (200/503, JSON) | `pkg/proxy/healthcheck/service_health.go` |
@@ -16,6 +17,7 @@
 //! IPv4 only for now; the types keep the family out of their names so IPv6 can join.
 
 pub mod chain_name;
+mod chain_set;
 pub mod config;
 pub mod endpoint;
 pub mod healthcheck;
@@ -26,5 +28,5 @@ pub mod proxier;
 pub mod service_port;
 pub mod topology;
 
-pub use iptables::{ProxierConfig, Rendered, SyncScope, render};
+pub use iptables::{ProxierConfig, Rendered, SyncScope, render, render_on};
 pub use proxier::{Proxier, SyncOutcome, proxy_state};

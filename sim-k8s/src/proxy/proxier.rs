@@ -20,7 +20,9 @@ use sim_net::netfilter::conntrack::L4Proto;
 use sim_net::netfilter::{Netfilter, RestoreError, RestoreOptions, Rule, Ruleset, TableName};
 
 use super::endpoint::{EndpointsMap, endpoints_map};
-use super::iptables::{JUMP_CHAINS, KUBE_PROXY_CANARY, ProxierConfig, Rendered, SyncScope, render};
+use super::iptables::{
+    JUMP_CHAINS, KUBE_PROXY_CANARY, ProxierConfig, Rendered, SyncScope, render_on,
+};
 use super::service_port::{Protocol, ServicePort, ServicePortName, service_ports};
 
 /// `proxyutil.FullSyncPeriod`: a full resync at least this often.
@@ -114,17 +116,17 @@ impl Proxier {
         if full {
             ensure_jumps(nf)?;
         }
-        let existing: BTreeSet<String> = nf
+        let existing = nf
             .ruleset
             .table(TableName::Nat)
-            .map(|t| t.chains().map(|c| c.name.clone()).collect())
-            .unwrap_or_default();
+            .into_iter()
+            .flat_map(|t| t.chains().map(|c| c.name.as_str()));
         let scope = if full {
             SyncScope::Full
         } else {
             SyncScope::Partial(changed.clone())
         };
-        let rendered = render(&self.config, &services, &endpoints, &scope, &existing);
+        let rendered = render_on(&self.config, &services, &endpoints, &scope, existing);
         if let Err(e) = nf.restore(&rendered.restore, RestoreOptions::kube_proxy()) {
             // Upstream loses its change trackers here and retries with a full sync.
             self.need_full_sync = true;
@@ -155,16 +157,53 @@ fn changed_services(
     old_ep: &EndpointsMap,
     new_ep: &EndpointsMap,
 ) -> BTreeSet<(String, String)> {
-    let keys: BTreeSet<&ServicePortName> = old_svc
-        .keys()
-        .chain(new_svc.keys())
-        .chain(old_ep.keys())
-        .chain(new_ep.keys())
-        .collect();
-    keys.into_iter()
-        .filter(|k| old_svc.get(k) != new_svc.get(k) || old_ep.get(k) != new_ep.get(k))
-        .map(|k| (k.namespace.clone(), k.name.clone()))
-        .collect()
+    let mut changed = BTreeSet::new();
+    let mut note = |k: &ServicePortName| {
+        changed.insert((k.namespace.clone(), k.name.clone()));
+    };
+    differing_keys(old_svc, new_svc, &mut note);
+    differing_keys(old_ep, new_ep, &mut note);
+    changed
+}
+
+/// Calls `f` with every key whose value differs between `a` and `b` (missing on one side
+/// counts), walking both maps once in key order.
+fn differing_keys<K: Ord, V: PartialEq>(
+    a: &BTreeMap<K, V>,
+    b: &BTreeMap<K, V>,
+    f: &mut impl FnMut(&K),
+) {
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    loop {
+        match (a.peek(), b.peek()) {
+            (None, None) => return,
+            (Some((k, _)), None) => {
+                f(k);
+                a.next();
+            }
+            (None, Some((k, _))) => {
+                f(k);
+                b.next();
+            }
+            (Some((ka, va)), Some((kb, vb))) => match ka.cmp(kb) {
+                std::cmp::Ordering::Less => {
+                    f(ka);
+                    a.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    f(kb);
+                    b.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    if va != vb {
+                        f(ka);
+                    }
+                    a.next();
+                    b.next();
+                }
+            },
+        }
+    }
 }
 
 /// `EnsureChain` + `EnsureRule(Prepend, …)` for every jump (checked as `iptables -C` checks:

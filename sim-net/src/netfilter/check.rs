@@ -11,8 +11,14 @@
 //! chain (iptables-nft-restore v1.8.9 reports this at COMMIT), no loop is reachable from a
 //! built-in chain (`mark_source_chains` in ip_tables.c), and targets restricted to some hooks
 //! (DNAT, SNAT, MASQUERADE, REDIRECT, REJECT) are only reachable from those hooks.
+//!
+//! A restore's COMMIT ([`Table::validate_commit`]) gives the same verdict and error, but when
+//! the table passed before the restore and held no loop at all, it looks only at what the
+//! restore changed: the kernel checks the whole table on every commit, which at kube-proxy's
+//! scale (100,000 chains) would cost more than the rest of a partial sync.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::netfilter::chain::{Chain, Hook};
 use crate::netfilter::error::NetfilterError;
@@ -152,6 +158,11 @@ fn hook_restriction(t: &Target) -> Option<(&'static str, u8, &'static str)> {
     })
 }
 
+/// Walk marks of [`Graph::find_loop`].
+const NEW: u8 = 0;
+const ON_PATH: u8 = 1;
+const DONE: u8 = 2;
+
 /// The table's chains as a graph: built-in chains first (hook order), then user chains by
 /// name, each with the indices of the user chains its rules enter.
 struct Graph<'a> {
@@ -206,14 +217,13 @@ impl<'a> Graph<'a> {
         bits
     }
 
-    /// A depth-first walk from each built-in chain; a chain met again on the current path is
-    /// a loop.
-    fn find_loop(&self) -> Option<&'a str> {
-        const NEW: u8 = 0;
-        const ON_PATH: u8 = 1;
-        const DONE: u8 = 2;
-        let mut mark = vec![NEW; self.chains.len()];
-        for root in (0..self.chains.len()).filter(|&i| self.chains[i].is_builtin()) {
+    /// A depth-first walk from each of `roots` not walked yet (`mark` remembers the walks so
+    /// far); a chain met again on the current path is a loop.
+    fn find_loop(&self, mark: &mut [u8], roots: impl Iterator<Item = usize>) -> Option<&'a str> {
+        for root in roots {
+            if mark[root] != NEW {
+                continue;
+            }
             // (chain, index of the next edge to follow)
             let mut stack = vec![(root, 0usize)];
             mark[root] = ON_PATH;
@@ -242,12 +252,20 @@ impl Table {
     /// reachable from a built-in chain, and hook-restricted targets are only reached from
     /// their hooks.
     pub fn validate(&self) -> Result<(), NetfilterError> {
+        self.validate_all().map(drop)
+    }
+
+    /// [`Table::validate`]; `Ok(true)` when no loop exists at all, not even one unreachable
+    /// from the built-in chains.
+    fn validate_all(&self) -> Result<bool, NetfilterError> {
         let graph =
             Graph::of(self).map_err(|(missing, from)| NetfilterError::JumpToMissingChain {
                 missing: missing.to_string(),
                 from: from.to_string(),
             })?;
-        if let Some(chain) = graph.find_loop() {
+        let mut mark = vec![NEW; graph.chains.len()];
+        let builtin = (0..graph.chains.len()).filter(|&i| graph.chains[i].is_builtin());
+        if let Some(chain) = graph.find_loop(&mut mark, builtin) {
             return Err(NetfilterError::Loop(chain.to_string()));
         }
         let hooks = graph.hooks_reaching();
@@ -274,8 +292,155 @@ impl Table {
                 }
             }
         }
+        Ok(graph.find_loop(&mut mark, 0..graph.chains.len()).is_none())
+    }
+
+    /// The checks of [`Table::validate`] at a restore's COMMIT, with its verdict and error.
+    /// When the table was verified before the restore, the chains it changed are checked
+    /// alone ([`Table::changes_pass`]); when they may fail, or the table was not verified, the
+    /// whole table is.
+    pub(crate) fn validate_commit(&mut self) -> Result<(), NetfilterError> {
+        let incremental = self
+            .journal
+            .as_ref()
+            .is_some_and(|j| j.verified && j.whole.is_none());
+        if incremental && self.changes_pass() {
+            self.verified = true;
+            return Ok(());
+        }
+        self.verified = self.validate_all()?;
         Ok(())
     }
+
+    /// Whether the chains changed since the journal opened keep the table valid and free of
+    /// loops, given that it was before. `false` means "maybe not": the whole table must be
+    /// checked.
+    ///
+    /// Why the changed chains suffice: a rule that jumps to a missing chain sits in a changed
+    /// chain (`-X` refuses a referenced chain); a new loop, or a loop newly reachable, or a
+    /// hook newly reaching a restricted target, needs a jump that is new — one a changed chain
+    /// has and had not — or a restricted target that is new in a changed chain. So each
+    /// changed chain's new jumps are walked (every chain they lead to, looking for the way
+    /// back and checking its targets against the hooks reaching the changed chain), and its
+    /// new restricted targets are checked against those hooks.
+    fn changes_pass(&self) -> bool {
+        let Some(j) = &self.journal else {
+            return false;
+        };
+        // Chains the restore deleted (lookups only).
+        let gone: HashSet<&str> = j
+            .user
+            .keys()
+            .filter(|n| !self.user.contains_key(*n))
+            .map(String::as_str)
+            .collect();
+        let builtin = j
+            .builtin
+            .iter()
+            .zip(&self.builtin)
+            .filter(|(old, now)| !Arc::ptr_eq(old, now))
+            .map(|(old, now)| (Some(&**old), &**now));
+        let user = j.user.iter().filter_map(|(name, old)| {
+            let now = self.user.get(name)?;
+            let same = old.as_ref().is_some_and(|o| Arc::ptr_eq(o, now));
+            (!same).then(|| (old.as_deref(), &**now))
+        });
+        builtin
+            .chain(user)
+            .all(|(old, now)| self.change_passes(old, now, &gone))
+    }
+
+    /// Whether chain `now`, formerly `old`, keeps the table valid and free of loops (see
+    /// [`Table::changes_pass`]).
+    fn change_passes(&self, old: Option<&Chain>, now: &Chain, gone: &HashSet<&str>) -> bool {
+        let old_rules = old.map_or(&[][..], |c| &c.rules[..]);
+        let old_jumps: HashSet<&str> = old_rules
+            .iter()
+            .filter_map(|r| r.target.as_ref()?.chain())
+            .collect();
+        let old_limits: BTreeSet<u8> = old_rules
+            .iter()
+            .filter_map(|r| Some(hook_restriction(r.target.as_ref()?)?.1))
+            .collect();
+        let mut new_jumps: Vec<&str> = Vec::new();
+        let mut new_limit = false;
+        for target in now.rules.iter().filter_map(|r| r.target.as_ref()) {
+            if let Some(to) = target.chain() {
+                if old_jumps.contains(to) {
+                    if gone.contains(to) {
+                        return false;
+                    }
+                } else if self.user.contains_key(to) {
+                    new_jumps.push(to);
+                } else {
+                    return false;
+                }
+            }
+            if let Some((_, allowed, _)) = hook_restriction(target) {
+                new_limit |= !old_limits.contains(&allowed);
+            }
+        }
+        if new_jumps.is_empty() && !new_limit {
+            return true;
+        }
+        let reached = self.hooks_reaching(&now.name);
+        if !fits(now, reached) {
+            return false;
+        }
+        let mut seen: HashSet<&str> = HashSet::new();
+        while let Some(name) = new_jumps.pop() {
+            if name == now.name {
+                return false;
+            }
+            if !seen.insert(name) {
+                continue;
+            }
+            let Some(c) = self.user.get(name) else {
+                return false;
+            };
+            if !fits(c, reached) {
+                return false;
+            }
+            new_jumps.extend(
+                c.rules
+                    .iter()
+                    .filter_map(|r| r.target.as_ref()?.chain())
+                    .filter(|to| !seen.contains(to)),
+            );
+        }
+        true
+    }
+
+    /// The hooks (as bits) from which chain `name` is reachable, walking the jumps backwards.
+    fn hooks_reaching(&self, name: &str) -> u8 {
+        let mut bits = 0;
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut work = vec![name];
+        while let Some(n) = work.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            if let Some(h) = self
+                .builtin
+                .iter()
+                .find(|c| c.name == n)
+                .and_then(|c| c.hook())
+            {
+                bits |= h.bit();
+            }
+            work.extend(self.referrers(n).filter(|p| !seen.contains(p)));
+        }
+        bits
+    }
+}
+
+/// Whether every hook-restricted target of `chain` may be reached from the hooks `reached`.
+fn fits(chain: &Chain, reached: u8) -> bool {
+    chain
+        .rules
+        .iter()
+        .filter_map(|r| hook_restriction(r.target.as_ref()?))
+        .all(|(_, allowed, _)| reached & !allowed == 0)
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@
 //! | [`ipset`] | [`IpSets`](ipset::IpSets): `ip_set` hash/bitmap sets, `ipset save` / `ipset restore` text |
 //! | [`recent`] | [`RecentTables`](recent::RecentTables): the address lists of `-m recent` |
 //! | [`manip`] | rewriting addresses and ports with their checksums (`nf_nat_manip_pkt`) |
+//! | `journal` | what a restore changed in a table: checked at COMMIT, undone on error |
 //! | `command`, `tokenize`, `match_options`, `target_options`, `value` | the parser's parts |
 //!
 //! Simplified or left out: IPv4 only (no ip6tables); `limit` and `socket` are parsed and
@@ -49,6 +50,7 @@ pub mod eval;
 pub mod fixture;
 pub mod hooks;
 pub mod ipset;
+mod journal;
 pub mod manip;
 mod match_options;
 pub mod matches;

@@ -15,9 +15,10 @@
 //!   error at the line after the last.
 //!
 //! Simplified: the whole input is one transaction — on any error the ruleset is left as it
-//! was, where iptables keeps the tables committed before the failing one.
+//! was, where iptables keeps the tables committed before the failing one. Tables change in
+//! place under a journal (see `journal`) that undoes them on error.
 
-use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use crate::netfilter::chain::Policy;
 use crate::netfilter::command::{Command, DeleteWhich, parse_command};
@@ -55,7 +56,35 @@ fn column_of(line: &str, at: usize) -> usize {
 impl Ruleset {
     /// Applies `input` as `iptables-restore` would. On error nothing changes.
     pub fn restore(&mut self, input: &str, opts: RestoreOptions) -> Result<(), RestoreError> {
-        let mut staged: BTreeMap<TableName, Table> = BTreeMap::new();
+        let mut opened = Vec::new();
+        let mut created = Vec::new();
+        let result = self.apply(input, opts, &mut opened, &mut created);
+        for t in opened {
+            if let Some(table) = self.tables.get_mut(&t) {
+                if result.is_ok() {
+                    table.commit();
+                } else {
+                    table.rollback();
+                }
+            }
+        }
+        if result.is_err() {
+            for t in created {
+                self.tables.remove(&t);
+            }
+        }
+        result
+    }
+
+    /// Applies `input` to the tables in place; `opened` gets the tables that existed (each with
+    /// an open journal), `created` those it made.
+    fn apply(
+        &mut self,
+        input: &str,
+        opts: RestoreOptions,
+        opened: &mut Vec<TableName>,
+        created: &mut Vec<TableName>,
+    ) -> Result<(), RestoreError> {
         let mut current: Option<TableName> = None;
         let mut lines = 0;
         for (idx, raw) in input.split_inclusive('\n').enumerate() {
@@ -74,8 +103,8 @@ impl Ruleset {
                 let Some(t) = current.take() else {
                     return Err(err(NetfilterError::OutsideTable(line.to_string()), Some(1)));
                 };
-                if let Some(table) = staged.get(&t) {
-                    table.validate().map_err(|e| err(e, None))?;
+                if let Some(table) = self.tables.get_mut(&t) {
+                    table.validate_commit().map_err(|e| err(e, None))?;
                 }
                 continue;
             }
@@ -102,12 +131,20 @@ impl Ruleset {
                 }
                 let t = TableName::from_name(name)
                     .ok_or_else(|| err(NetfilterError::UnknownTable(name.to_string()), Some(2)))?;
-                let table = staged.entry(t).or_insert_with(|| {
-                    self.tables
-                        .get(&t)
-                        .cloned()
-                        .unwrap_or_else(|| Table::new(t))
-                });
+                let table = match self.tables.entry(t) {
+                    Entry::Occupied(e) => {
+                        let table = e.into_mut();
+                        if table.journal.is_none() {
+                            table.begin();
+                            opened.push(t);
+                        }
+                        table
+                    }
+                    Entry::Vacant(e) => {
+                        created.push(t);
+                        e.insert(Table::new(t))
+                    }
+                };
                 if !opts.noflush {
                     table.reset();
                 }
@@ -117,7 +154,7 @@ impl Ruleset {
             let Some(t) = current else {
                 return Err(err(NetfilterError::OutsideTable(line.to_string()), Some(1)));
             };
-            let table = staged.get_mut(&t).expect("an open table is staged");
+            let table = self.tables.get_mut(&t).expect("an open table exists");
             if let Some(rest) = line.strip_prefix(':') {
                 chain_line(table, line, rest, opts).map_err(|(k, c)| err(k, c))?;
             } else {
@@ -131,7 +168,6 @@ impl Ruleset {
                 kind: NetfilterError::MissingCommit(t.to_string()),
             });
         }
-        self.tables.extend(staged);
         Ok(())
     }
 }

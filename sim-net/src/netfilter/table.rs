@@ -5,7 +5,9 @@
 //! them in: libiptc inserts user chains alphabetically, and iptables-nft-save v1.8.9 prints
 //! them the same way (checked against both). Chains are shared copy-on-write (`Arc`), so a
 //! restore that touches a few chains of a large table copies only those. The table counts the
-//! rules that jump to each chain, as the kernel does, so `-X` of a referenced chain fails.
+//! rules that jump to each chain, as the kernel does, so `-X` of a referenced chain fails, and
+//! keeps which chains they sit in, so the COMMIT checks can walk from a chain back to the
+//! built-in chains. A restore changes a table in place under a [`Journal`] that can undo it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,6 +15,7 @@ use std::sync::Arc;
 
 use crate::netfilter::chain::{Chain, ChainKind, Hook, Policy};
 use crate::netfilter::error::NetfilterError;
+use crate::netfilter::journal::Journal;
 use crate::netfilter::rule::{Counters, Rule};
 
 /// The IPv4 tables. The declaration order is the order iptables-save prints them in: the
@@ -114,15 +117,32 @@ pub(crate) fn check_chain_name(name: &str) -> Result<(), NetfilterError> {
     }
 }
 
+/// For each chain name, the chains holding rules that jump (`-j`) or go (`-g`) to it, with
+/// how many such rules each holds.
+pub(crate) type Refs = BTreeMap<String, BTreeMap<String, u32>>;
+
 /// One table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Table {
     name: TableName,
-    builtin: Vec<Arc<Chain>>,
-    user: BTreeMap<String, Arc<Chain>>,
-    /// Rules jumping (`-j`) or going (`-g`) to each chain name.
-    refs: BTreeMap<String, u32>,
+    pub(crate) builtin: Vec<Arc<Chain>>,
+    pub(crate) user: BTreeMap<String, Arc<Chain>>,
+    pub(crate) refs: Refs,
+    /// The chains and rules have passed [`Table::validate`] and hold no loop at all (not even
+    /// one unreachable from the built-in chains) since the last change of a rule or chain.
+    pub(crate) verified: bool,
+    /// The open restore's record of what it changed, to check and to undo.
+    pub(crate) journal: Option<Box<Journal>>,
 }
+
+/// Tables are equal when their chains are: the bookkeeping follows from them.
+impl PartialEq for Table {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.builtin == other.builtin && self.user == other.user
+    }
+}
+
+impl Eq for Table {}
 
 impl Table {
     /// A table as the kernel creates it: its built-in chains, empty, policy ACCEPT.
@@ -136,6 +156,8 @@ impl Table {
                 .collect(),
             user: BTreeMap::new(),
             refs: BTreeMap::new(),
+            verified: true,
+            journal: None,
         }
     }
 
@@ -174,15 +196,35 @@ impl Table {
 
     /// How many rules jump or go to `chain`.
     pub fn references(&self, chain: &str) -> u32 {
-        self.refs.get(chain).copied().unwrap_or(0)
+        self.refs.get(chain).map_or(0, |from| from.values().sum())
     }
 
+    /// The chains holding rules that jump or go to `chain`.
+    pub(crate) fn referrers(&self, chain: &str) -> impl Iterator<Item = &str> {
+        self.refs
+            .get(chain)
+            .into_iter()
+            .flat_map(|from| from.keys().map(String::as_str))
+    }
+
+    /// Notes that a rule or chain is about to change: the table needs checking again, and an
+    /// open journal keeps the chain as it was.
+    fn changing(&mut self, name: &str) {
+        self.verified = false;
+        self.keep(name);
+    }
+
+    /// An open journal keeps user chain `name` as it was before its first change.
+    fn keep(&mut self, name: &str) {
+        if let Some(j) = &mut self.journal {
+            j.keep(name, &self.user);
+        }
+    }
+
+    /// A chain for writing (copying it first if a snapshot shares it).
     fn chain_mut(&mut self, name: &str) -> Result<&mut Chain, NetfilterError> {
+        self.keep(name);
         chain_in(&mut self.builtin, &mut self.user, name)
-    }
-
-    fn drop_ref(&mut self, rule: &Rule) {
-        drop_ref(&mut self.refs, rule);
     }
 
     /// `iptables -N NAME`.
@@ -191,6 +233,7 @@ impl Table {
         if self.chain(name).is_some() {
             return Err(NetfilterError::ChainExists(name.to_string()));
         }
+        self.changing(name);
         self.user
             .insert(name.to_string(), Arc::new(Chain::user(name)));
         Ok(())
@@ -214,8 +257,17 @@ impl Table {
                 references,
             });
         }
+        self.changing(name);
         self.user.remove(name);
         Ok(())
+    }
+
+    /// An open journal keeps every chain as it is now, before they all change at once.
+    fn changing_all(&mut self) {
+        self.verified = false;
+        if let Some(j) = &mut self.journal {
+            j.keep_all(&self.builtin, &self.user, &self.refs);
+        }
     }
 
     /// `iptables -X` without a name: every user chain, each empty and referenced by no rule.
@@ -223,27 +275,32 @@ impl Table {
         if let Some(c) = self.user.values().find(|c| !c.rules.is_empty()) {
             return Err(NetfilterError::ChainNotEmpty(c.name.clone()));
         }
-        if let Some((chain, &references)) = self.refs.iter().next() {
+        if let Some((chain, from)) = self.refs.iter().next() {
             return Err(NetfilterError::ChainInUse {
                 chain: chain.clone(),
-                references,
+                references: from.values().sum(),
             });
         }
+        self.changing_all();
         self.user.clear();
         Ok(())
     }
 
     /// `iptables -F NAME`.
     pub fn flush_chain(&mut self, name: &str) -> Result<(), NetfilterError> {
-        let rules = std::mem::take(&mut self.chain_mut(name)?.rules);
+        let c = self.chain_mut(name)?;
+        let rules = std::mem::take(&mut c.rules);
+        let from = c.name.clone();
+        self.verified = false;
         for r in &rules {
-            self.drop_ref(r);
+            drop_ref(&mut self.refs, &from, r);
         }
         Ok(())
     }
 
     /// `iptables -F`: every chain's rules; chains and policies stay.
     pub fn flush_all(&mut self) {
+        self.changing_all();
         for c in self.builtin.iter_mut().chain(self.user.values_mut()) {
             if !c.rules.is_empty() {
                 Arc::make_mut(c).rules.clear();
@@ -275,7 +332,9 @@ impl Table {
         pos: Option<usize>,
         rule: Rule,
     ) -> Result<(), NetfilterError> {
-        let c = chain_in(&mut self.builtin, &mut self.user, chain)?;
+        let c = self
+            .chain(chain)
+            .ok_or_else(|| NetfilterError::NoSuchChain(chain.to_string()))?;
         crate::netfilter::check::check_rule(self.name, c, &rule)?;
         let len = c.rules.len();
         let pos = pos.unwrap_or(len + 1);
@@ -286,14 +345,9 @@ impl Table {
                 len,
             });
         }
-        if let Some(to) = rule.target.as_ref().and_then(|t| t.chain()) {
-            match self.refs.get_mut(to) {
-                Some(n) => *n += 1,
-                None => {
-                    self.refs.insert(to.to_string(), 1);
-                }
-            }
-        }
+        self.changing(chain);
+        let c = chain_in(&mut self.builtin, &mut self.user, chain)?;
+        add_ref(&mut self.refs, chain, &rule);
         c.rules.insert(pos - 1, rule);
         Ok(())
     }
@@ -313,8 +367,11 @@ impl Table {
 
     /// `iptables -D CHAIN POS` with a 1-based position.
     pub fn delete_rule_at(&mut self, chain: &str, pos: usize) -> Result<Rule, NetfilterError> {
-        let c = self.chain_mut(chain)?;
-        let len = c.rules.len();
+        let len = self
+            .chain(chain)
+            .ok_or_else(|| NetfilterError::NoSuchChain(chain.to_string()))?
+            .rules
+            .len();
         if pos == 0 || pos > len {
             return Err(NetfilterError::RuleIndexOutOfRange {
                 chain: chain.to_string(),
@@ -322,8 +379,10 @@ impl Table {
                 len,
             });
         }
+        self.changing(chain);
+        let c = chain_in(&mut self.builtin, &mut self.user, chain)?;
         let rule = c.rules.remove(pos - 1);
-        self.drop_ref(&rule);
+        drop_ref(&mut self.refs, chain, &rule);
         Ok(rule)
     }
 
@@ -374,7 +433,7 @@ impl Table {
     }
 }
 
-/// A chain for writing (copying it first if a snapshot shares it).
+/// A chain for writing, copied first if a snapshot shares it.
 fn chain_in<'a>(
     builtin: &'a mut [Arc<Chain>],
     user: &'a mut BTreeMap<String, Arc<Chain>>,
@@ -388,15 +447,39 @@ fn chain_in<'a>(
         .ok_or_else(|| NetfilterError::NoSuchChain(name.to_string()))
 }
 
-/// One rule fewer jumps to the chain `rule` enters.
-fn drop_ref(refs: &mut BTreeMap<String, u32>, rule: &Rule) {
-    if let Some(c) = rule.target.as_ref().and_then(|t| t.chain())
-        && let Some(n) = refs.get_mut(c)
-    {
+/// One rule more in chain `from` jumps to the chain `rule` enters.
+pub(crate) fn add_ref(refs: &mut Refs, from: &str, rule: &Rule) {
+    let Some(to) = rule.target.as_ref().and_then(|t| t.chain()) else {
+        return;
+    };
+    let referrers = match refs.get_mut(to) {
+        Some(r) => r,
+        None => refs.entry(to.to_string()).or_default(),
+    };
+    match referrers.get_mut(from) {
+        Some(n) => *n += 1,
+        None => {
+            referrers.insert(from.to_string(), 1);
+        }
+    }
+}
+
+/// One rule fewer in chain `from` jumps to the chain `rule` enters.
+pub(crate) fn drop_ref(refs: &mut Refs, from: &str, rule: &Rule) {
+    let Some(to) = rule.target.as_ref().and_then(|t| t.chain()) else {
+        return;
+    };
+    let Some(referrers) = refs.get_mut(to) else {
+        return;
+    };
+    if let Some(n) = referrers.get_mut(from) {
         *n -= 1;
         if *n == 0 {
-            refs.remove(c);
+            referrers.remove(from);
         }
+    }
+    if referrers.is_empty() {
+        refs.remove(to);
     }
 }
 
