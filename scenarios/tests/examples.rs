@@ -252,3 +252,29 @@ fn check_determinism_runs_twice_and_names_the_digest() {
     assert_eq!(digest.len(), 32, "{err}");
     let _ = std::fs::remove_dir_all(out);
 }
+
+/// DNS queries are flows of their step: a `dns` step's queries numbered from 0, a send to a
+/// name's after the send's own requests.
+#[test]
+fn dns_queries_are_flow_records_for_the_exports() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dns.yaml");
+    let report = run(&load_file(&path).unwrap(), None).unwrap();
+    let dns53 = |f: &&scenarios::scenario::FlowRecord| f.dst.to_string() == "10.96.0.10:53";
+    // Step 1: `dns web` — one query.
+    let step1: Vec<_> = report.flows.iter().filter(|f| f.step == 1).collect();
+    assert_eq!(step1.len(), 1);
+    assert!(dns53(&step1[0]) && step1[0].success && !step1[0].hops.is_empty());
+    // Step 3: `send ×4 to web:80` — four HTTP requests, then its lookup as request 4.
+    let step3: Vec<(u32, bool)> = report
+        .flows
+        .iter()
+        .filter(|f| f.step == 3)
+        .map(|f| (f.request, dns53(&f)))
+        .collect();
+    assert_eq!(
+        step3,
+        [(4, true), (0, false), (1, false), (2, false), (3, false)]
+    );
+    // The example.com lookup: the ndots fan-out is four flows.
+    assert_eq!(report.flows.iter().filter(|f| f.step == 11).count(), 4);
+}

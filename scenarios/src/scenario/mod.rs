@@ -13,8 +13,9 @@
 //! - [`report`]: the step outcomes as text or JSON, and every request's hops
 //!   ([`report::FlowRecord`]) for the exports ([`crate::export`]).
 //!
-//! Not yet: NetworkPolicy steps (policy is checked with `send` and `expect: reachable`);
-//! DNS queries leave no flow records in the exports.
+//! DNS queries are flow records of their step (after a send's own requests), so the
+//! exports show them. Not yet: NetworkPolicy steps (policy is checked with `send` and
+//! `expect: reachable`).
 
 mod byte_size;
 mod cluster_section;

@@ -502,6 +502,28 @@ impl Runner {
         Ok(r)
     }
 
+    /// The lookup's queries as flow records of the current step, numbered from `first`.
+    fn push_lookup_flows(&mut self, from: &Source, r: &LookupReport, first: u32) {
+        for (i, q) in r.queries.iter().enumerate() {
+            self.flows.push(FlowRecord {
+                step: self.step_index,
+                request: first + i as u32,
+                from: from.to_string(),
+                src: q.result.local,
+                dst: q.result.dst,
+                proto: match q.query.transport {
+                    sim_k8s::dns::Transport::Udp => SocketProto::Udp,
+                    sim_k8s::dns::Transport::Tcp => SocketProto::Tcp,
+                },
+                started: q.result.started,
+                finished: q.result.finished,
+                outcome: q.result.outcome.to_string(),
+                success: q.result.outcome.is_success(),
+                hops: q.hops.clone(),
+            });
+        }
+    }
+
     fn dns(&mut self, t: SimTime, l: &DnsLookup) -> Result<StepOutcome, String> {
         let what = format!("dns {} {} from {}", l.qtype, l.name, l.from);
         let r = match self.lookup(t, &l.from, &l.name, l.qtype) {
@@ -509,6 +531,7 @@ impl Runner {
             Err(e) => return Ok((what, Status::Failed, vec![e])),
         };
         let details = dns_step::describe(&r);
+        self.push_lookup_flows(&l.from, &r, 0);
         self.measured = Some(serde_json::json!({
             "queries": r.queries.len(),
             "durationNs": (r.finished - r.started).as_nanos(),
@@ -558,6 +581,8 @@ impl Runner {
                     Err(e) => return Ok((what, Status::Failed, vec![e])),
                 };
                 resolved = dns_step::describe(&r);
+                // The send's own requests are 0..count; its lookup's queries follow.
+                self.push_lookup_flows(&s.from, &r, s.count);
                 let ip = dns_step::answer_data(&r)
                     .iter()
                     .find_map(|a| a.parse::<Ipv4Addr>().ok());

@@ -16,7 +16,7 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 use sim_core::{Engine, SimTime};
 use sim_net::socket::{ClientResult, ClientSpec, Outcome, Request, deferred};
-use sim_net::{NetNsId, SimEvent, SocketProto};
+use sim_net::{Hop, NetNsId, SimEvent, SocketProto};
 
 use super::control::{ClusterEvent, ClusterSim};
 use crate::dns::Transport;
@@ -29,6 +29,9 @@ pub struct QueryRecord {
     pub result: ClientResult,
     /// The answer, when one came and parsed.
     pub reply: Option<Message>,
+    /// Every hop the network recorded while the query was out (its packets and any others
+    /// in flight then).
+    pub hops: Vec<Hop>,
 }
 
 /// A whole lookup.
@@ -116,7 +119,9 @@ pub fn lookup(
             timeout: query.timeout,
         };
         let at = engine.now().max(started);
+        engine.world_mut().sim.hops.clear();
         let result = run_request(engine, at, *ns, spec)?;
+        let hops = std::mem::take(&mut engine.world_mut().sim.hops);
         let bytes = match (&result.outcome, query.transport) {
             (Outcome::Reply(b), Transport::Udp) => Some(b.clone()),
             (Outcome::Reply(b), Transport::Tcp) if b.len() >= 2 => Some(b[2..].to_vec()),
@@ -131,6 +136,7 @@ pub fn lookup(
             query,
             result,
             reply,
+            hops,
         });
     }
 }
