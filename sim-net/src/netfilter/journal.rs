@@ -65,12 +65,18 @@ impl Table {
     /// Opens a restore of this table: from now on its changes can be undone.
     pub(crate) fn begin(&mut self) {
         if self.journal.is_none() {
-            self.journal = Some(Box::new(Journal {
+            let mut j = Journal {
                 builtin: self.builtin.clone(),
                 user: BTreeMap::new(),
                 whole: None,
                 verified: self.verified,
-            }));
+            };
+            // A table without user chains (before a node's first sync) is cheaper to keep
+            // whole than chain by chain as the restore fills it.
+            if self.user.is_empty() {
+                j.keep_all(&self.builtin, &self.user, &self.refs);
+            }
+            self.journal = Some(Box::new(j));
         }
     }
 
