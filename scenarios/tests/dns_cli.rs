@@ -3,6 +3,8 @@
 //! retry, bad input (exit 2, place named), a served socket answering over UDP and TCP and
 //! surviving garbage, and a fuzz of the packet path the socket feeds.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;
@@ -22,26 +24,10 @@ use sim_k8s::dns::corefile::KUBEADM_COREFILE;
 use sim_k8s::dns::{DnsServer, DnsView, Transport};
 use sim_k8s::manifest::{LoadOptions, load_paths};
 
+use common::run;
+
 fn manifests() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/dns-records/manifests.yaml")
-}
-
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_kube-netsim"))
-        .args(args)
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 /// `dns -f manifests.yaml ARGS...`, exit 0 expected.

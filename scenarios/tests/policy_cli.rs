@@ -4,28 +4,13 @@
 //! documented semantics, the dataplane's table is the oracle's, `explain` names the policy and
 //! rule of both directions, and bad input is exit 2 with the place named.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{Value, json};
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_kube-netsim"))
-        .args(args)
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use common::{Out, run};
 
 /// Writes `text` to a file of this test process named `name`; returns its path.
 fn temp_file(name: &str, text: &str) -> PathBuf {

@@ -3,11 +3,15 @@
 //! rendered rules are upstream's expected rules, traces show the DNAT, the masquerade and the
 //! REJECT kube-proxy programs, and bad input is exit 2 with the place named.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
 use sim_net::netfilter::Ruleset;
+
+use common::{Out, run};
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -21,24 +25,6 @@ fn overall() -> PathBuf {
 /// KubeProxyConfiguration), loaded as `-f DIR` loads it.
 fn nodes() -> PathBuf {
     manifest_dir().join("tests/fixtures/kube-proxy")
-}
-
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_kube-netsim"))
-        .args(args)
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 /// `proxy SUB -f overall.yaml -f tests/fixtures/kube-proxy --node test-node ARGS...`.
