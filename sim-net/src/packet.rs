@@ -6,8 +6,11 @@ use std::net::Ipv4Addr;
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, Icmpv4Packet, IpAddress, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket, UdpRepr,
+    EthernetRepr, Icmpv4Packet, IpAddress, Ipv4Packet, TcpPacket, UdpPacket, UdpRepr,
 };
+
+/// The IP protocol numbers [`Ipv4Header`] takes.
+pub use smoltcp::wire::IpProtocol;
 
 /// Ethernet header length.
 pub const ETH_HLEN: usize = 14;

@@ -23,7 +23,7 @@ use std::net::Ipv4Addr;
 use serde_json::{Value, json};
 
 use sim_core::SimTime;
-use sim_net::packet::{self, TCP_ACK, TCP_SYN};
+use sim_net::packet::{self, IpProtocol, Ipv4Header, TCP_ACK, TCP_SYN};
 use sim_net::{DropReason, NetNsId, SocketProto, Verdict, Walk};
 use thiserror::Error;
 
@@ -123,21 +123,7 @@ pub fn opening_packet(
     dst: Ipv4Addr,
     dport: u16,
 ) -> Result<Vec<u8>, ProbeError> {
-    Ok(match protocol {
-        Protocol::Tcp => ipv4(
-            src,
-            dst,
-            Protocol::Tcp.number(),
-            &packet::tcp(src, sport, dst, dport, 1000, 0, TCP_SYN, 64240),
-        ),
-        Protocol::Udp => ipv4(
-            src,
-            dst,
-            Protocol::Udp.number(),
-            &packet::udp(src, sport, dst, dport, b"q"),
-        ),
-        Protocol::Sctp => return Err(ProbeError::NotProbed(protocol)),
-    })
+    probe_packet(protocol, (src, sport), (dst, dport), false)
 }
 
 /// The server's answer from `src:sport` to an opening packet from `dst:dport`: a SYN-ACK, or
@@ -149,40 +135,40 @@ pub fn answer_packet(
     dst: Ipv4Addr,
     dport: u16,
 ) -> Result<Vec<u8>, ProbeError> {
-    Ok(match protocol {
-        Protocol::Tcp => ipv4(
-            src,
-            dst,
-            Protocol::Tcp.number(),
-            &packet::tcp(src, sport, dst, dport, 7000, 1001, TCP_SYN | TCP_ACK, 64240),
-        ),
-        Protocol::Udp => ipv4(
-            src,
-            dst,
-            Protocol::Udp.number(),
-            &packet::udp(src, sport, dst, dport, b"r"),
-        ),
-        Protocol::Sctp => return Err(ProbeError::NotProbed(protocol)),
-    })
+    probe_packet(protocol, (src, sport), (dst, dport), true)
 }
 
-/// An IPv4 packet around `l4` (sim-net's builder takes smoltcp's protocol type, which this
-/// crate does not depend on): version 4, IHL 5, DF, TTL 64, header checksum.
-fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4: &[u8]) -> Vec<u8> {
-    let len = (20 + l4.len()) as u16;
-    let mut h = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0];
-    h[2..4].copy_from_slice(&len.to_be_bytes());
-    h.extend_from_slice(&src.octets());
-    h.extend_from_slice(&dst.octets());
-    let sum: u32 = h
-        .chunks(2)
-        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-        .sum();
-    let folded = (sum & 0xffff) + (sum >> 16);
-    let csum = !(((folded & 0xffff) + (folded >> 16)) as u16);
-    h[10..12].copy_from_slice(&csum.to_be_bytes());
-    h.extend_from_slice(l4);
-    h
+/// The opening packet, or with `answer` the server's answer to it.
+fn probe_packet(
+    protocol: Protocol,
+    (src, sport): (Ipv4Addr, u16),
+    (dst, dport): (Ipv4Addr, u16),
+    answer: bool,
+) -> Result<Vec<u8>, ProbeError> {
+    let (ip_protocol, l4) = match (protocol, answer) {
+        (Protocol::Tcp, false) => (
+            IpProtocol::Tcp,
+            packet::tcp(src, sport, dst, dport, 1000, 0, TCP_SYN, 64240),
+        ),
+        (Protocol::Tcp, true) => (
+            IpProtocol::Tcp,
+            packet::tcp(src, sport, dst, dport, 7000, 1001, TCP_SYN | TCP_ACK, 64240),
+        ),
+        (Protocol::Udp, answer) => (
+            IpProtocol::Udp,
+            packet::udp(src, sport, dst, dport, if answer { b"r" } else { b"q" }),
+        ),
+        (Protocol::Sctp, _) => return Err(ProbeError::NotProbed(protocol)),
+    };
+    let header = Ipv4Header {
+        src,
+        dst,
+        protocol: ip_protocol,
+        ttl: 64,
+        ident: 1,
+        dont_frag: true,
+    };
+    Ok(packet::ipv4(header, &l4))
 }
 
 /// The note of the hop that ended the injected packet's journey.
