@@ -13,20 +13,12 @@
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
+use crate::fnv::fnv1a64;
+
 /// A deterministic random stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimRng {
     inner: ChaCha8Rng,
-}
-
-/// FNV-1a, 64 bit: the stable name → stream-id hash (it must never change).
-pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 impl SimRng {

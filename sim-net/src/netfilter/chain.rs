@@ -91,11 +91,67 @@ pub enum ChainKind {
 }
 
 /// A chain and its rules, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone)]
 pub struct Chain {
     pub name: String,
     pub kind: ChainKind,
     pub rules: Vec<Rule>,
+    /// The `iptables-restore` lines that added the rules, one per rule, while every rule came
+    /// from one (`None` once a rule came another way): a restore that declares the chain again
+    /// and sends the same lines leaves it as it is (see `restore`).
+    pub(crate) lines: Option<RuleLines>,
+}
+
+/// Chains are equal when their names, kinds and rules are: the lines are a cache.
+impl PartialEq for Chain {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.kind == other.kind && self.rules == other.rules
+    }
+}
+
+impl Eq for Chain {}
+
+impl std::hash::Hash for Chain {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        self.kind.hash(state);
+        self.rules.hash(state);
+    }
+}
+
+/// Rule lines, as one text and where each ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RuleLines {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl RuleLines {
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Line `i`, without its newline.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = i.checked_sub(1).map_or(0, |p| self.ends[p]);
+        Some(&self.text[start..end])
+    }
+
+    pub fn push(&mut self, line: &str) {
+        self.text.push_str(line);
+        self.ends.push(self.text.len());
+    }
+
+    /// Keeps the first `n` lines.
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.ends.len() {
+            self.text
+                .truncate(n.checked_sub(1).map_or(0, |p| self.ends[p]));
+            self.ends.truncate(n);
+        }
+    }
 }
 
 impl Chain {
@@ -108,6 +164,7 @@ impl Chain {
                 counters: Counters::default(),
             },
             rules: Vec::new(),
+            lines: Some(RuleLines::default()),
         }
     }
 
@@ -116,6 +173,17 @@ impl Chain {
             name: name.to_string(),
             kind: ChainKind::User,
             rules: Vec::new(),
+            lines: Some(RuleLines::default()),
+        }
+    }
+
+    /// This chain without its rules (policy and counters kept).
+    pub(crate) fn emptied(&self) -> Self {
+        Chain {
+            name: self.name.clone(),
+            kind: self.kind,
+            rules: Vec::new(),
+            lines: Some(RuleLines::default()),
         }
     }
 

@@ -14,6 +14,13 @@
 //! - `COMMIT` runs the kernel's table checks ([`Table::validate`]); a missing COMMIT is an
 //!   error at the line after the last.
 //!
+//! Declaring an existing user chain again under `--noflush` flushes it, as in iptables; when
+//! the lines that follow re-send the chain's rules as they were (the same text, the same
+//! counters), the chain is left as it is instead of being emptied and filled with equal rules
+//! ([`Resent`]). Only the speed differs: kube-proxy re-sends `KUBE-SERVICES` (a rule per
+//! Service) on every sync, and parsing 10,000 unchanged rules would cost most of a partial
+//! sync.
+//!
 //! Simplified: the whole input is one transaction — on any error the ruleset is left as it
 //! was, where iptables keeps the tables committed before the failing one. Tables change in
 //! place under a journal (see `journal`) that undoes them on error.
@@ -28,6 +35,7 @@ use crate::netfilter::ruleset::Ruleset;
 use crate::netfilter::table::{CHAIN_NAME_MAX_LEN, Table, TableName};
 use crate::netfilter::tokenize::tokenize;
 use crate::netfilter::value::parse_counters;
+use sim_core::fnv::FnvHashMap;
 
 /// The switches of `iptables-restore` the model has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -86,6 +94,7 @@ impl Ruleset {
         created: &mut Vec<TableName>,
     ) -> Result<(), RestoreError> {
         let mut current: Option<TableName> = None;
+        let mut resent = Resent::default();
         let mut lines = 0;
         for (idx, raw) in input.split_inclusive('\n').enumerate() {
             let lineno = idx + 1;
@@ -104,6 +113,7 @@ impl Ruleset {
                     return Err(err(NetfilterError::OutsideTable(line.to_string()), Some(1)));
                 };
                 if let Some(table) = self.tables.get_mut(&t) {
+                    resent.settle_all(table);
                     table.validate_commit().map_err(|e| err(e, None))?;
                 }
                 continue;
@@ -156,9 +166,9 @@ impl Ruleset {
             };
             let table = self.tables.get_mut(&t).expect("an open table exists");
             if let Some(rest) = line.strip_prefix(':') {
-                chain_line(table, line, rest, opts).map_err(|(k, c)| err(k, c))?;
-            } else {
-                rule_line(table, line, opts).map_err(|(k, c)| err(k, c))?;
+                chain_line(table, line, rest, opts, &mut resent).map_err(|(k, c)| err(k, c))?;
+            } else if !resent.matches(table, line, opts) {
+                rule_line(table, line, opts, &mut resent).map_err(|(k, c)| err(k, c))?;
             }
         }
         if let Some(t) = current {
@@ -172,10 +182,18 @@ impl Ruleset {
     }
 }
 
-type LineResult = Result<(), (NetfilterError, Option<usize>)>;
+/// An error and the 1-based column it points at, if any.
+type Located = (NetfilterError, Option<usize>);
+type LineResult = Result<(), Located>;
 
 /// `:CHAIN POLICY [PACKETS:BYTES]`.
-fn chain_line(table: &mut Table, line: &str, rest: &str, opts: RestoreOptions) -> LineResult {
+fn chain_line(
+    table: &mut Table,
+    line: &str,
+    rest: &str,
+    opts: RestoreOptions,
+    resent: &mut Resent,
+) -> LineResult {
     let mut fields = Vec::new();
     let mut start = None;
     for (i, c) in rest.char_indices().chain([(rest.len(), ' ')]) {
@@ -238,31 +256,39 @@ fn chain_line(table: &mut Table, line: &str, rest: &str, opts: RestoreOptions) -
             NetfilterError::NotBuiltin(name.to_string()),
             Some(policy_col),
         )),
-        Some(false) if opts.noflush => table.flush_chain(name).map_err(at),
+        Some(false) if opts.noflush => {
+            resent.settle(table, name);
+            if table.chain(name).is_some_and(|c| c.lines.is_some()) {
+                resent.declared.insert(name.to_string(), 0);
+                Ok(())
+            } else {
+                table.flush_chain(name).map_err(at)
+            }
+        }
         _ => table.new_chain(name).map_err(at),
     }
 }
 
 /// `[PACKETS:BYTES] COMMAND …`.
-fn rule_line(table: &mut Table, line: &str, opts: RestoreOptions) -> LineResult {
-    let (counters, rest, offset) = match line.strip_prefix('[') {
-        Some(_) => {
-            let end = line
-                .find(']')
-                .ok_or((NetfilterError::BadCounters(line.to_string()), Some(1)))?;
-            let text = &line[..=end];
-            let c = parse_counters(text)
-                .ok_or((NetfilterError::BadCounters(text.to_string()), Some(1)))?;
-            (
-                Some(Counters::new(c.0, c.1)),
-                &line[end + 1..],
-                column_of(line, end + 1) - 1,
-            )
-        }
-        None => (None, line, 0),
-    };
+fn rule_line(
+    table: &mut Table,
+    line: &str,
+    opts: RestoreOptions,
+    resent: &mut Resent,
+) -> LineResult {
+    let (counters, rest, offset) = split_counters(line)?;
     let tokens = tokenize(rest).map_err(|(e, col)| (e, Some(col + offset)))?;
     let cmd = parse_command(&tokens).map_err(|(e, col)| (e, col.map(|c| c + offset)))?;
+    match &cmd {
+        Command::Append { chain, .. }
+        | Command::Insert { chain, .. }
+        | Command::Delete { chain, .. }
+        | Command::Flush(Some(chain))
+        | Command::Policy { chain, .. } => resent.settle(table, chain),
+        Command::NewChain(_) => {}
+        // Deleting a chain asks whether rules still jump to it.
+        Command::DeleteChain(_) | Command::Flush(None) => resent.settle_all(table),
+    }
     if counters.is_some() && !matches!(cmd, Command::Append { .. } | Command::Insert { .. }) {
         let text = &line[..offset.min(line.len())];
         return Err((
@@ -275,7 +301,9 @@ fn rule_line(table: &mut Table, line: &str, opts: RestoreOptions) -> LineResult 
     match cmd {
         Command::Append { chain, mut rule } => {
             rule.counters = counters.unwrap_or_default();
-            table.append(&chain, rule).map_err(none)
+            table
+                .append_line(&chain, rule, rest.trim_start_matches([' ', '\t']))
+                .map_err(none)
         }
         Command::Insert {
             chain,
@@ -301,6 +329,248 @@ fn rule_line(table: &mut Table, line: &str, opts: RestoreOptions) -> LineResult 
             let p = Policy::from_name(&policy)
                 .ok_or((NetfilterError::BadPolicy(policy.clone()), None))?;
             table.set_policy(&chain, p, None).map_err(none)
+        }
+    }
+}
+
+/// `[PACKETS:BYTES]` before a command: the counters, the command, and the command's offset in
+/// characters.
+fn split_counters(line: &str) -> Result<(Option<Counters>, &str, usize), Located> {
+    match line.strip_prefix('[') {
+        Some(_) => {
+            let end = line
+                .find(']')
+                .ok_or((NetfilterError::BadCounters(line.to_string()), Some(1)))?;
+            let text = &line[..=end];
+            let c = parse_counters(text)
+                .ok_or((NetfilterError::BadCounters(text.to_string()), Some(1)))?;
+            Ok((
+                Some(Counters::new(c.0, c.1)),
+                &line[end + 1..],
+                column_of(line, end + 1) - 1,
+            ))
+        }
+        None => Ok((None, line, 0)),
+    }
+}
+
+/// User chains declared again under `--noflush` whose flush is put off: each with how many of
+/// its rules the lines since have re-sent, in order, with the same text and counters. Such a
+/// chain still holds all its old rules. Before anything else touches it, and at COMMIT, it is
+/// settled: cut to the re-sent rules, which is what the flush and the re-sent appends would
+/// have made of it. A chain whose lines are all re-sent is never touched at all.
+#[derive(Default)]
+struct Resent {
+    declared: FnvHashMap<String, usize>,
+}
+
+impl Resent {
+    /// Whether `line` is the next rule of a declared chain, re-sent (then it is counted).
+    fn matches(&mut self, table: &Table, line: &str, opts: RestoreOptions) -> bool {
+        if self.declared.is_empty() {
+            return false;
+        }
+        let Ok((counters, cmd, _)) = split_counters(line) else {
+            return false;
+        };
+        let cmd = cmd.trim_start_matches([' ', '\t']);
+        let Some(name) = cmd
+            .strip_prefix("-A ")
+            .and_then(|rest| rest.split(' ').next())
+        else {
+            return false;
+        };
+        let Some(next) = self.declared.get_mut(name) else {
+            return false;
+        };
+        let Some(chain) = table.chain(name) else {
+            return false;
+        };
+        let counters = counters.filter(|_| opts.counters).unwrap_or_default();
+        let same = chain.lines.as_ref().and_then(|l| l.get(*next)) == Some(cmd)
+            && chain
+                .rules
+                .get(*next)
+                .is_some_and(|r| r.counters == counters);
+        if same {
+            *next += 1;
+        }
+        same
+    }
+
+    /// Settles chain `name` if it is declared (see [`Resent`]).
+    fn settle(&mut self, table: &mut Table, name: &str) {
+        if let Some(kept) = self.declared.remove(name) {
+            table
+                .truncate_chain(name, kept)
+                .expect("a declared chain exists until it is settled");
+        }
+    }
+
+    /// Settles every declared chain, in name order.
+    fn settle_all(&mut self, table: &mut Table) {
+        let mut declared: Vec<(String, usize)> = self.declared.drain().collect();
+        declared.sort();
+        for (name, kept) in declared {
+            table
+                .truncate_chain(&name, kept)
+                .expect("a declared chain exists until it is settled");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::netfilter::table::{Refs, add_ref};
+
+    /// Rule lines over a nat table of three user chains, few enough that restores often
+    /// re-send a chain's lines as they were.
+    const ARGS: [&str; 8] = [
+        "-j B",
+        "-j C",
+        "-p tcp -m tcp --dport 80 -j C",
+        "-m comment --comment \"a b\" -j RETURN",
+        "-j DNAT --to-destination 10.0.0.1",
+        "-s 10.0.0.0/8 -j MARK --set-xmark 0x4000/0x4000",
+        "-j ACCEPT",
+        "-j A",
+    ];
+    const CHAINS: [&str; 4] = ["A", "B", "C", "OUTPUT"];
+
+    fn line() -> impl Strategy<Value = String> {
+        let chain = || prop::sample::select(&CHAINS[..3]);
+        let any = prop::sample::select(&CHAINS[..]);
+        let args = prop::sample::select(&ARGS[..]);
+        let counters = prop_oneof![3 => Just(""), 1 => Just("[0:0] "), 1 => Just("[3:120] ")];
+        prop_oneof![
+            3 => chain().prop_map(|c| format!(":{c} - [0:0]")),
+            8 => (counters, any.clone(), args.clone())
+                .prop_map(|(n, c, a)| format!("{n}-A {c} {a}")),
+            1 => (any.clone(), args).prop_map(|(c, a)| format!("-I {c} 1 {a}")),
+            1 => any.clone().prop_map(|c| format!("-D {c} 1")),
+            1 => any.prop_map(|c| format!("-F {c}")),
+            1 => chain().prop_map(|c| format!("-X {c}")),
+            1 => chain().prop_map(|c| format!("-N {c}")),
+            // Expanded by `expand` into the chain's declaration and its lines now.
+            6 => (chain(), 0..4usize, 0..ARGS.len(), 0..3usize)
+                .prop_map(|(c, at, a, n)| format!("@resend {c} {at} {a} {n}")),
+        ]
+    }
+
+    /// `@resend CHAIN AT ARGS COUNTERS` → `:CHAIN - [0:0]` and the chain's lines as they are
+    /// in `r`, line `AT` (if any) replaced by `ARGS`, with no counters (0), `[0:0]` (1) or
+    /// `[3:120]` (2) before each.
+    fn expand(input: &str, r: &Ruleset) -> String {
+        let mut out = String::new();
+        for l in input.lines() {
+            let Some(spec) = l.strip_prefix("@resend ") else {
+                out.push_str(l);
+                out.push('\n');
+                continue;
+            };
+            let w: Vec<&str> = spec.split(' ').collect();
+            let (name, at, args, n) = (
+                w[0],
+                w[1].parse::<usize>().unwrap(),
+                w[2].parse::<usize>().unwrap(),
+                w[3],
+            );
+            let prefix = ["", "[0:0] ", "[3:120] "][n.parse::<usize>().unwrap()];
+            out.push_str(&format!(":{name} - [0:0]\n"));
+            let chain = r.tables.values().next().and_then(|t| t.chain(name));
+            let Some(lines) = chain.and_then(|c| c.lines.as_ref()) else {
+                continue;
+            };
+            for i in 0..lines.len() {
+                let line = if i == at {
+                    format!("-A {name} {}", ARGS[args])
+                } else {
+                    lines.get(i).unwrap().to_string()
+                };
+                out.push_str(&format!("{prefix}{line}\n"));
+            }
+        }
+        out
+    }
+
+    /// A nat section (sometimes two), with `--noflush` mostly and `--counters` at random.
+    fn restore() -> impl Strategy<Value = (String, RestoreOptions)> {
+        let section = prop::collection::vec(line(), 0..10)
+            .prop_map(|lines| format!("*nat\n{}COMMIT\n", lines.join("\n") + "\n"));
+        (
+            prop::collection::vec(section, 1..3),
+            prop::bool::weighted(0.9),
+            any::<bool>(),
+        )
+            .prop_map(|(sections, noflush, counters)| {
+                (sections.concat(), RestoreOptions { noflush, counters })
+            })
+    }
+
+    /// The ruleset as a restore that flushes every declared chain at once would leave it: the
+    /// same tables with no chain's lines kept.
+    fn without_lines(r: &Ruleset) -> Ruleset {
+        let mut r = r.clone();
+        for t in r.tables.values_mut() {
+            for c in t.builtin.iter_mut().chain(t.user.values_mut()) {
+                std::sync::Arc::make_mut(c).lines = None;
+            }
+        }
+        r
+    }
+
+    fn counted_refs(t: &Table) -> Refs {
+        let mut refs = Refs::new();
+        for c in t.chains() {
+            for r in &c.rules {
+                add_ref(&mut refs, &c.name, r);
+            }
+        }
+        refs
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// Leaving a re-sent chain as it is gives the verdict, the error, the rules and the
+        /// counters that flushing it and adding the lines again gives; a chain's kept lines
+        /// are always the lines of its rules; references always match the rules.
+        #[test]
+        fn resent_chains_end_as_flushed_and_refilled_chains(
+            restores in prop::collection::vec(restore(), 1..12),
+        ) {
+            let base = "*nat\n:A - [0:0]\n:B - [0:0]\n:C - [0:0]\n-A A -j B\n-A A -j C\n\
+                        -A B -p tcp -m tcp --dport 80 -j C\n-A OUTPUT -j A\nCOMMIT\n";
+            let mut lazy = Ruleset::parse(base).expect("a valid table");
+            for (input, opts) in &restores {
+                let input = &expand(input, &lazy);
+                let mut eager = without_lines(&lazy);
+                let want = eager.restore(input, *opts);
+                let got = lazy.restore(input, *opts);
+                prop_assert_eq!(&got, &want, "input:\n{}", input);
+                prop_assert_eq!(&lazy, &eager, "input:\n{}", input);
+                for t in lazy.tables.values() {
+                    prop_assert_eq!(&t.refs, &counted_refs(t), "input:\n{}", input);
+                    for c in t.chains() {
+                        let Some(lines) = &c.lines else { continue };
+                        prop_assert_eq!(lines.len(), c.rules.len(), "{}", c.name);
+                        for (i, rule) in c.rules.iter().enumerate() {
+                            let line = lines.get(i).expect("a line per rule");
+                            let mut alone = Table::new(t.name());
+                            for other in t.chains().filter(|o| !o.is_builtin()) {
+                                alone.new_chain(&other.name).expect("a user chain");
+                            }
+                            rule_line(&mut alone, line, RestoreOptions::default(), &mut Resent::default())
+                                .expect("a kept line parses");
+                            let parsed = &alone.chain(&c.name).expect("chain").rules[0];
+                            prop_assert!(parsed.same_spec(rule), "{}: {}", c.name, line);
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -288,12 +288,40 @@ impl Table {
 
     /// `iptables -F NAME`.
     pub fn flush_chain(&mut self, name: &str) -> Result<(), NetfilterError> {
-        let c = self.chain_mut(name)?;
-        let rules = std::mem::take(&mut c.rules);
-        let from = c.name.clone();
-        self.verified = false;
-        for r in &rules {
-            drop_ref(&mut self.refs, &from, r);
+        self.truncate_chain(name, 0)
+    }
+
+    /// Keeps the first `n` rules of chain `name` (all of them when it has fewer). A chain a
+    /// snapshot shares is rebuilt from the kept rules rather than copied whole.
+    pub(crate) fn truncate_chain(&mut self, name: &str, n: usize) -> Result<(), NetfilterError> {
+        let len = self
+            .chain(name)
+            .ok_or_else(|| NetfilterError::NoSuchChain(name.to_string()))?
+            .rules
+            .len();
+        if n >= len {
+            return Ok(());
+        }
+        self.changing(name);
+        let slot = slot_in(&mut self.builtin, &mut self.user, name)?;
+        if let Some(c) = Arc::get_mut(slot) {
+            for r in c.rules.drain(n..) {
+                drop_ref(&mut self.refs, name, &r);
+            }
+            if let Some(lines) = &mut c.lines {
+                lines.truncate(n);
+            }
+        } else {
+            let mut c = slot.emptied();
+            c.rules = slot.rules[..n].to_vec();
+            c.lines = slot.lines.clone().map(|mut l| {
+                l.truncate(n);
+                l
+            });
+            let old = std::mem::replace(slot, Arc::new(c));
+            for r in &old.rules[n..] {
+                drop_ref(&mut self.refs, name, r);
+            }
         }
         Ok(())
     }
@@ -303,7 +331,7 @@ impl Table {
         self.changing_all();
         for c in self.builtin.iter_mut().chain(self.user.values_mut()) {
             if !c.rules.is_empty() {
-                Arc::make_mut(c).rules.clear();
+                *c = Arc::new(c.emptied());
             }
         }
         self.refs.clear();
@@ -318,12 +346,22 @@ impl Table {
 
     /// `iptables -A CHAIN RULE`.
     pub fn append(&mut self, chain: &str, rule: Rule) -> Result<(), NetfilterError> {
-        self.insert_at(chain, None, rule)
+        self.insert_at(chain, None, rule, None)
+    }
+
+    /// `-A CHAIN RULE` as the restore line `line` (kept with the chain's lines).
+    pub(crate) fn append_line(
+        &mut self,
+        chain: &str,
+        rule: Rule,
+        line: &str,
+    ) -> Result<(), NetfilterError> {
+        self.insert_at(chain, None, rule, Some(line))
     }
 
     /// `iptables -I CHAIN POS RULE` with a 1-based position (`len + 1` appends).
     pub fn insert(&mut self, chain: &str, pos: usize, rule: Rule) -> Result<(), NetfilterError> {
-        self.insert_at(chain, Some(pos), rule)
+        self.insert_at(chain, Some(pos), rule, None)
     }
 
     fn insert_at(
@@ -331,6 +369,7 @@ impl Table {
         chain: &str,
         pos: Option<usize>,
         rule: Rule,
+        line: Option<&str>,
     ) -> Result<(), NetfilterError> {
         let c = self
             .chain(chain)
@@ -349,6 +388,10 @@ impl Table {
         let c = chain_in(&mut self.builtin, &mut self.user, chain)?;
         add_ref(&mut self.refs, chain, &rule);
         c.rules.insert(pos - 1, rule);
+        match (&mut c.lines, line) {
+            (Some(lines), Some(line)) if pos == len + 1 => lines.push(line),
+            (lines, _) => *lines = None,
+        }
         Ok(())
     }
 
@@ -382,6 +425,7 @@ impl Table {
         self.changing(chain);
         let c = chain_in(&mut self.builtin, &mut self.user, chain)?;
         let rule = c.rules.remove(pos - 1);
+        c.lines = None;
         drop_ref(&mut self.refs, chain, &rule);
         Ok(rule)
     }
@@ -439,11 +483,19 @@ fn chain_in<'a>(
     user: &'a mut BTreeMap<String, Arc<Chain>>,
     name: &str,
 ) -> Result<&'a mut Chain, NetfilterError> {
+    slot_in(builtin, user, name).map(Arc::make_mut)
+}
+
+/// Where chain `name` is held.
+fn slot_in<'a>(
+    builtin: &'a mut [Arc<Chain>],
+    user: &'a mut BTreeMap<String, Arc<Chain>>,
+    name: &str,
+) -> Result<&'a mut Arc<Chain>, NetfilterError> {
     if let Some(c) = builtin.iter_mut().find(|c| c.name == name) {
-        return Ok(Arc::make_mut(c));
+        return Ok(c);
     }
     user.get_mut(name)
-        .map(Arc::make_mut)
         .ok_or_else(|| NetfilterError::NoSuchChain(name.to_string()))
 }
 

@@ -46,6 +46,7 @@
 
 use core::fmt;
 
+use sim_core::fnv;
 use smoltcp::wire::Error;
 
 /// Byte offsets of the header fields.
@@ -338,26 +339,14 @@ pub fn udp_source_port(inner_frame: &[u8], port_min: u16, port_max: u16) -> u16 
     u16::try_from(folded % span).map_or(min, |offset| min + offset)
 }
 
-/// FNV-1a 64 offset basis.
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-/// FNV-1a 64 prime.
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// Fold `bytes` into an FNV-1a 64 state.
-fn fnv1a(state: u64, bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(state, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
-}
-
 /// The stand-in for `skb_get_hash` on the inner frame (see [`udp_source_port`]).
 fn inner_flow_hash(frame: &[u8]) -> u64 {
     match ipv4_flow_key(frame) {
         // Domain tags keep an IPv4 flow key and a MAC fallback from colliding by construction.
-        Some(key) => fnv1a(fnv1a(FNV_OFFSET, &[4]), &key),
+        Some(key) => fnv::fold(fnv::fold(fnv::OFFSET, &[4]), &key),
         None => {
             let l2 = &frame[..frame.len().min(14)];
-            fnv1a(fnv1a(FNV_OFFSET, &[2]), l2)
+            fnv::fold(fnv::fold(fnv::OFFSET, &[2]), l2)
         }
     }
 }
