@@ -17,8 +17,10 @@
 //! restore changed: the kernel checks the whole table on every commit, which at kube-proxy's
 //! scale (100,000 chains) would cost more than the rest of a partial sync.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
+
+use sim_core::fnv::{FnvHashMap, FnvHashSet};
 
 use crate::netfilter::chain::{Chain, Hook};
 use crate::netfilter::error::NetfilterError;
@@ -175,7 +177,7 @@ impl<'a> Graph<'a> {
     fn of(table: &'a Table) -> Result<Self, (&'a str, &'a str)> {
         let chains: Vec<&Chain> = table.chains().collect();
         // Lookups only, never iterated, so the map's order cannot leak into a result.
-        let index: HashMap<&str, usize> = chains
+        let index: FnvHashMap<&str, usize> = chains
             .iter()
             .enumerate()
             .filter(|(_, c)| !c.is_builtin())
@@ -328,7 +330,7 @@ impl Table {
             return false;
         };
         // Chains the restore deleted (lookups only).
-        let gone: HashSet<&str> = j
+        let gone: FnvHashSet<&str> = j
             .user
             .keys()
             .filter(|n| !self.user.contains_key(*n))
@@ -352,9 +354,9 @@ impl Table {
 
     /// Whether chain `now`, formerly `old`, keeps the table valid and free of loops (see
     /// [`Table::changes_pass`]).
-    fn change_passes(&self, old: Option<&Chain>, now: &Chain, gone: &HashSet<&str>) -> bool {
+    fn change_passes(&self, old: Option<&Chain>, now: &Chain, gone: &FnvHashSet<&str>) -> bool {
         let old_rules = old.map_or(&[][..], |c| &c.rules[..]);
-        let old_jumps: HashSet<&str> = old_rules
+        let old_jumps: FnvHashSet<&str> = old_rules
             .iter()
             .filter_map(|r| r.target.as_ref()?.chain())
             .collect();
@@ -387,7 +389,7 @@ impl Table {
         if !fits(now, reached) {
             return false;
         }
-        let mut seen: HashSet<&str> = HashSet::new();
+        let mut seen: FnvHashSet<&str> = FnvHashSet::default();
         while let Some(name) = new_jumps.pop() {
             if name == now.name {
                 return false;
@@ -414,7 +416,7 @@ impl Table {
     /// The hooks (as bits) from which chain `name` is reachable, walking the jumps backwards.
     fn hooks_reaching(&self, name: &str) -> u8 {
         let mut bits = 0;
-        let mut seen: HashSet<&str> = HashSet::new();
+        let mut seen: FnvHashSet<&str> = FnvHashSet::default();
         let mut work = vec![name];
         while let Some(n) = work.pop() {
             if !seen.insert(n) {

@@ -39,8 +39,13 @@ pub(crate) struct Journal {
 impl Journal {
     /// Keeps user chain `name` as it is in `user`, unless already kept.
     pub fn keep(&mut self, name: &str, user: &BTreeMap<String, Arc<Chain>>) {
+        self.keep_chain(name, user.get(name));
+    }
+
+    /// Keeps user chain `name`, which is `chain` now, unless already kept.
+    pub fn keep_chain(&mut self, name: &str, chain: Option<&Arc<Chain>>) {
         if self.whole.is_none() && !self.user.contains_key(name) {
-            self.user.insert(name.to_string(), user.get(name).cloned());
+            self.user.insert(name.to_string(), chain.cloned());
         }
     }
 
@@ -193,7 +198,7 @@ mod tests {
 
     /// The references the table's rules make, counted afresh.
     fn counted_refs(t: &Table) -> Refs {
-        let mut refs = Refs::new();
+        let mut refs = Refs::default();
         for c in t.chains() {
             for r in &c.rules {
                 add_ref(&mut refs, &c.name, r);

@@ -287,7 +287,11 @@ fn rule_line(
         | Command::Policy { chain, .. } => resent.settle(table, chain),
         Command::NewChain(_) => {}
         // Deleting a chain asks whether rules still jump to it.
-        Command::DeleteChain(_) | Command::Flush(None) => resent.settle_all(table),
+        Command::DeleteChain(Some(chain)) => {
+            resent.settle(table, chain);
+            resent.settle_referrers(table, chain);
+        }
+        Command::DeleteChain(None) | Command::Flush(None) => resent.settle_all(table),
     }
     if counters.is_some() && !matches!(cmd, Command::Append { .. } | Command::Insert { .. }) {
         let text = &line[..offset.min(line.len())];
@@ -407,6 +411,23 @@ impl Resent {
         }
     }
 
+    /// Settles the declared chains holding rules that jump or go to `target`, so that its
+    /// reference count is the one the flushes would have left.
+    fn settle_referrers(&mut self, table: &mut Table, target: &str) {
+        if self.declared.is_empty() {
+            return;
+        }
+        let mut from: Vec<String> = table
+            .referrers(target)
+            .filter(|c| self.declared.contains_key(*c))
+            .map(str::to_string)
+            .collect();
+        from.sort();
+        for c in from {
+            self.settle(table, &c);
+        }
+    }
+
     /// Settles every declared chain, in name order.
     fn settle_all(&mut self, table: &mut Table) {
         let mut declared: Vec<(String, usize)> = self.declared.drain().collect();
@@ -523,7 +544,7 @@ mod tests {
     }
 
     fn counted_refs(t: &Table) -> Refs {
-        let mut refs = Refs::new();
+        let mut refs = Refs::default();
         for c in t.chains() {
             for r in &c.rules {
                 add_ref(&mut refs, &c.name, r);
