@@ -27,7 +27,9 @@
 
 use std::collections::btree_map::Entry;
 
-use crate::netfilter::chain::Policy;
+use std::sync::Arc;
+
+use crate::netfilter::chain::{Chain, Policy};
 use crate::netfilter::command::{Command, DeleteWhich, parse_command};
 use crate::netfilter::error::{NetfilterError, RestoreError};
 use crate::netfilter::rule::Counters;
@@ -167,7 +169,7 @@ impl Ruleset {
             let table = self.tables.get_mut(&t).expect("an open table exists");
             if let Some(rest) = line.strip_prefix(':') {
                 chain_line(table, line, rest, opts, &mut resent).map_err(|(k, c)| err(k, c))?;
-            } else if !resent.matches(table, line, opts) {
+            } else if !resent.matches(line, opts) {
                 rule_line(table, line, opts, &mut resent).map_err(|(k, c)| err(k, c))?;
             }
         }
@@ -258,11 +260,14 @@ fn chain_line(
         )),
         Some(false) if opts.noflush => {
             resent.settle(table, name);
-            if table.chain(name).is_some_and(|c| c.lines.is_some()) {
-                resent.declared.insert(name.to_string(), 0);
-                Ok(())
-            } else {
-                table.flush_chain(name).map_err(at)
+            match table.user.get(name).filter(|c| c.lines.is_some()) {
+                Some(chain) => {
+                    resent
+                        .declared
+                        .insert(name.to_string(), (0, Arc::clone(chain)));
+                    Ok(())
+                }
+                None => table.flush_chain(name).map_err(at),
             }
         }
         _ => table.new_chain(name).map_err(at),
@@ -362,15 +367,20 @@ fn split_counters(line: &str) -> Result<(Option<Counters>, &str, usize), Located
 /// its rules the lines since have re-sent, in order, with the same text and counters. Such a
 /// chain still holds all its old rules. Before anything else touches it, and at COMMIT, it is
 /// settled: cut to the re-sent rules, which is what the flush and the re-sent appends would
-/// have made of it. A chain whose lines are all re-sent is never touched at all.
+/// have made of it. A chain whose lines are all re-sent is never touched at all. Each is
+/// held with the chain itself, which does not change until it is settled (a lookup per line
+/// less).
 #[derive(Default)]
 struct Resent {
-    declared: FnvHashMap<String, usize>,
+    declared: FnvHashMap<String, (usize, Arc<Chain>)>,
+    /// The chain the last re-sent line went to, with its count (lines come in runs per chain:
+    /// a run needs no lookup). Its count in `declared` is stale until the run ends.
+    run: Option<(Arc<Chain>, usize)>,
 }
 
 impl Resent {
     /// Whether `line` is the next rule of a declared chain, re-sent (then it is counted).
-    fn matches(&mut self, table: &Table, line: &str, opts: RestoreOptions) -> bool {
+    fn matches(&mut self, line: &str, opts: RestoreOptions) -> bool {
         if self.declared.is_empty() {
             return false;
         }
@@ -384,10 +394,14 @@ impl Resent {
         else {
             return false;
         };
-        let Some(next) = self.declared.get_mut(name) else {
-            return false;
-        };
-        let Some(chain) = table.chain(name) else {
+        if self.run.as_ref().is_none_or(|(c, _)| c.name != name) {
+            self.end_run();
+            let Some((next, chain)) = self.declared.get(name) else {
+                return false;
+            };
+            self.run = Some((Arc::clone(chain), *next));
+        }
+        let Some((chain, next)) = &mut self.run else {
             return false;
         };
         let counters = counters.filter(|_| opts.counters).unwrap_or_default();
@@ -402,9 +416,20 @@ impl Resent {
         same
     }
 
+    /// Writes the current run's count back.
+    fn end_run(&mut self) {
+        if let Some((chain, next)) = self.run.take() {
+            if let Some(entry) = self.declared.get_mut(&chain.name) {
+                entry.0 = next;
+            }
+        }
+    }
+
     /// Settles chain `name` if it is declared (see [`Resent`]).
     fn settle(&mut self, table: &mut Table, name: &str) {
-        if let Some(kept) = self.declared.remove(name) {
+        self.end_run();
+        if let Some((kept, chain)) = self.declared.remove(name) {
+            drop(chain);
             table
                 .truncate_chain(name, kept)
                 .expect("a declared chain exists until it is settled");
@@ -417,6 +442,7 @@ impl Resent {
         if self.declared.is_empty() {
             return;
         }
+        self.end_run();
         let mut from: Vec<String> = table
             .referrers(target)
             .filter(|c| self.declared.contains_key(*c))
@@ -430,7 +456,12 @@ impl Resent {
 
     /// Settles every declared chain, in name order.
     fn settle_all(&mut self, table: &mut Table) {
-        let mut declared: Vec<(String, usize)> = self.declared.drain().collect();
+        self.end_run();
+        let mut declared: Vec<(String, usize)> = self
+            .declared
+            .drain()
+            .map(|(name, (kept, _))| (name, kept))
+            .collect();
         declared.sort();
         for (name, kept) in declared {
             table
