@@ -418,10 +418,10 @@ impl Resent {
 
     /// Writes the current run's count back.
     fn end_run(&mut self) {
-        if let Some((chain, next)) = self.run.take() {
-            if let Some(entry) = self.declared.get_mut(&chain.name) {
-                entry.0 = next;
-            }
+        if let Some((chain, next)) = self.run.take()
+            && let Some(entry) = self.declared.get_mut(&chain.name)
+        {
+            entry.0 = next;
         }
     }
 
