@@ -333,7 +333,7 @@ impl Table {
         let gone: FnvHashSet<&str> = j
             .user
             .keys()
-            .filter(|n| !self.user.contains_key(*n))
+            .filter(|n| !self.user.contains_key(n))
             .map(String::as_str)
             .collect();
         let builtin = j

@@ -14,12 +14,13 @@ use std::sync::Arc;
 
 use crate::netfilter::chain::Chain;
 use crate::netfilter::table::{Refs, Table, add_ref, drop_ref};
+use crate::netfilter::user_chains::UserChains;
 
 /// The whole table at one moment.
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
     builtin: Vec<Arc<Chain>>,
-    user: BTreeMap<String, Arc<Chain>>,
+    user: UserChains,
     refs: Refs,
 }
 
@@ -38,7 +39,7 @@ pub(crate) struct Journal {
 
 impl Journal {
     /// Keeps user chain `name` as it is in `user`, unless already kept.
-    pub fn keep(&mut self, name: &str, user: &BTreeMap<String, Arc<Chain>>) {
+    pub fn keep(&mut self, name: &str, user: &UserChains) {
         self.keep_chain(name, user.get(name));
     }
 
@@ -50,12 +51,7 @@ impl Journal {
     }
 
     /// Keeps the whole table as it is now, unless a snapshot was taken already.
-    pub fn keep_all(
-        &mut self,
-        builtin: &[Arc<Chain>],
-        user: &BTreeMap<String, Arc<Chain>>,
-        refs: &Refs,
-    ) {
+    pub fn keep_all(&mut self, builtin: &[Arc<Chain>], user: &UserChains, refs: &Refs) {
         if self.whole.is_none() {
             self.whole = Some(Snapshot {
                 builtin: builtin.to_vec(),

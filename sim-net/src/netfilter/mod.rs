@@ -30,6 +30,7 @@
 //! | [`recent`] | [`RecentTables`](recent::RecentTables): the address lists of `-m recent` |
 //! | [`manip`] | rewriting addresses and ports with their checksums (`nf_nat_manip_pkt`) |
 //! | `journal` | what a restore changed in a table: checked at COMMIT, undone on error |
+//! | `user_chains` | a table's user chains: hashed by name, listed in name order |
 //! | `command`, `tokenize`, `match_options`, `target_options`, `value` | the parser's parts |
 //!
 //! Simplified or left out: IPv4 only (no ip6tables); `limit` and `socket` are parsed and
@@ -64,6 +65,7 @@ pub mod target;
 mod target_options;
 mod tokenize;
 pub mod trace;
+mod user_chains;
 pub mod value;
 
 pub use chain::{Chain, ChainKind, Hook, Policy};

@@ -567,7 +567,7 @@ mod tests {
     fn without_lines(r: &Ruleset) -> Ruleset {
         let mut r = r.clone();
         for t in r.tables.values_mut() {
-            for c in t.builtin.iter_mut().chain(t.user.values_mut()) {
+            for c in t.builtin.iter_mut().chain(t.user.values_mut_unordered()) {
                 std::sync::Arc::make_mut(c).lines = None;
             }
         }

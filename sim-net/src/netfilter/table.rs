@@ -9,7 +9,6 @@
 //! keeps which chains they sit in, so the COMMIT checks can walk from a chain back to the
 //! built-in chains. A restore changes a table in place under a [`Journal`] that can undo it.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -19,6 +18,7 @@ use crate::netfilter::chain::{Chain, ChainKind, Hook, Policy};
 use crate::netfilter::error::NetfilterError;
 use crate::netfilter::journal::Journal;
 use crate::netfilter::rule::{Counters, Rule};
+use crate::netfilter::user_chains::UserChains;
 
 /// The IPv4 tables. The declaration order is the order iptables-save prints them in: the
 /// fixed order of `enum nft_table_type` in iptables/nft.h (mangle, security, raw, filter, nat),
@@ -122,14 +122,14 @@ pub(crate) fn check_chain_name(name: &str) -> Result<(), NetfilterError> {
 /// For each chain name, the chains holding rules that jump (`-j`) or go (`-g`) to it, with
 /// how many such rules each holds. Looked up per rule added; iterated only where the order
 /// cannot reach an output.
-pub(crate) type Refs = FnvHashMap<String, BTreeMap<String, u32>>;
+pub(crate) type Refs = FnvHashMap<String, FnvHashMap<String, u32>>;
 
 /// One table.
 #[derive(Debug, Clone)]
 pub struct Table {
     name: TableName,
     pub(crate) builtin: Vec<Arc<Chain>>,
-    pub(crate) user: BTreeMap<String, Arc<Chain>>,
+    pub(crate) user: UserChains,
     pub(crate) refs: Refs,
     /// The chains and rules have passed [`Table::validate`] and hold no loop at all (not even
     /// one unreachable from the built-in chains) since the last change of a rule or chain.
@@ -157,7 +157,7 @@ impl Table {
                 .iter()
                 .map(|&h| Arc::new(Chain::builtin(h)))
                 .collect(),
-            user: BTreeMap::new(),
+            user: UserChains::default(),
             refs: Refs::default(),
             verified: true,
             journal: None,
@@ -332,7 +332,11 @@ impl Table {
     /// `iptables -F`: every chain's rules; chains and policies stay.
     pub fn flush_all(&mut self) {
         self.changing_all();
-        for c in self.builtin.iter_mut().chain(self.user.values_mut()) {
+        for c in self
+            .builtin
+            .iter_mut()
+            .chain(self.user.values_mut_unordered())
+        {
             if !c.rules.is_empty() {
                 *c = Arc::new(c.emptied());
             }
@@ -485,7 +489,7 @@ impl Table {
 /// A chain for writing, copied first if a snapshot shares it.
 fn chain_in<'a>(
     builtin: &'a mut [Arc<Chain>],
-    user: &'a mut BTreeMap<String, Arc<Chain>>,
+    user: &'a mut UserChains,
     name: &str,
 ) -> Result<&'a mut Chain, NetfilterError> {
     slot_in(builtin, user, name).map(Arc::make_mut)
@@ -494,7 +498,7 @@ fn chain_in<'a>(
 /// Where chain `name` is held.
 fn slot_in<'a>(
     builtin: &'a mut [Arc<Chain>],
-    user: &'a mut BTreeMap<String, Arc<Chain>>,
+    user: &'a mut UserChains,
     name: &str,
 ) -> Result<&'a mut Arc<Chain>, NetfilterError> {
     if let Some(c) = builtin.iter_mut().find(|c| c.name == name) {
