@@ -233,33 +233,32 @@ pub fn render_on<'a>(
         .map(|k| endpoints.get(k).map_or(0, Vec::len))
         .sum();
     let large_cluster_mode = total_endpoints > LARGE_CLUSTER_ENDPOINTS_THRESHOLD;
+    let rewrite: Option<BTreeSet<&ServicePortName>> = match scope {
+        SyncScope::Full => None,
+        SyncScope::Partial(changed) => Some(
+            changed
+                .iter()
+                .flat_map(|(ns, name)| ports_of(services, ns, name).map(|(k, _)| k))
+                .collect(),
+        ),
+    };
     // Upstream renders an unchanged Service's own chains too, into a buffer it discards.
-    let rules: BTreeMap<&ServicePortName, ServicePortRules> = services
+    let rules: Vec<(ServicePortRules, bool)> = services
         .iter()
         .map(|(k, svc)| {
             let eps = endpoints.get(k).map_or(&[][..], Vec::as_slice);
-            (
-                k,
-                ServicePortRules::render(cfg, large_cluster_mode, svc, eps),
-            )
+            let rules = ServicePortRules::render(cfg, large_cluster_mode, svc, eps);
+            (rules, rewrite.as_ref().is_none_or(|set| set.contains(k)))
         })
         .collect();
-    let stale = stale_chains(rules.values(), existing_nat_chains);
-    let restore = match scope {
-        SyncScope::Full => restore_text(cfg, rules.iter().map(|(k, r)| (*k, r)), |_| true, &stale),
-        SyncScope::Partial(changed) => {
-            let rewrite: BTreeSet<&ServicePortName> = changed
-                .iter()
-                .flat_map(|(ns, name)| ports_of(services, ns, name).map(|(k, _)| k))
-                .collect();
-            restore_text(
-                cfg,
-                rules.iter().map(|(k, r)| (*k, r)),
-                |k| rewrite.contains(k),
-                &stale,
-            )
-        }
-    };
+    let stale = stale_chains(rules.iter().map(|(r, _)| r), existing_nat_chains);
+    let capacity = rules.iter().map(|(r, own)| r.len(*own)).sum();
+    let restore = restore_text(
+        cfg,
+        rules.iter().map(|(r, own)| (r, *own)),
+        &stale,
+        capacity,
+    );
     Rendered {
         restore,
         total_endpoints,
@@ -286,32 +285,21 @@ pub(crate) fn stale_chains<'a, 'r>(
 }
 
 /// Lays out one sync's `iptables-restore` text as `syncProxyRules` writes its four buffers:
-/// the shared chains and their fixed rules, each Service port's lines in `ports`' order (its
-/// own chains only when `rewrite` holds for it), the deletion of the `stale` chains, and the
-/// jump to `KUBE-NODEPORTS` last in nat's `KUBE-SERVICES`.
+/// the shared chains and their fixed rules, each Service port's lines in `ports`' order (the
+/// Service ports in name order, each with whether its own chains are written), the deletion
+/// of the `stale` chains, and the jump to `KUBE-NODEPORTS` last in nat's `KUBE-SERVICES`.
+/// `capacity` is the size of the Service ports' share (a hint).
 pub(crate) fn restore_text<'a, I>(
     cfg: &ProxierConfig,
     ports: I,
-    rewrite: impl Fn(&ServicePortName) -> bool,
     stale: &[&str],
+    capacity: usize,
 ) -> String
 where
-    I: Iterator<Item = (&'a ServicePortName, &'a ServicePortRules)> + Clone,
+    I: Iterator<Item = (&'a ServicePortRules, bool)> + Clone,
 {
     let mark = format!("{:#x}", cfg.masquerade_mark);
-    let capacity = 4096
-        + stale.iter().map(|c| 2 * c.len() + 16).sum::<usize>()
-        + ports
-            .clone()
-            .map(|(k, r)| {
-                let own = if rewrite(k) {
-                    r.nat_chains.len() + r.nat_rules.len()
-                } else {
-                    0
-                };
-                r.filter.len() + r.nat_shared.len() + own
-            })
-            .sum::<usize>();
+    let capacity = capacity + 4096 + stale.iter().map(|c| 2 * c.len() + 16).sum::<usize>();
     let mut text = String::with_capacity(capacity);
     let chain = |text: &mut String, name: &str| {
         let _ = writeln!(text, ":{name} - [0:0]");
@@ -340,7 +328,7 @@ where
             ),
         );
     }
-    for (_, r) in ports.clone() {
+    for (r, _) in ports.clone() {
         text.push_str(&r.filter);
     }
     if !cfg.conntrack_tcp_liberal {
@@ -376,7 +364,7 @@ where
     ] {
         chain(&mut text, c);
     }
-    for (_, r) in ports.clone().filter(|(k, _)| rewrite(k)) {
+    for (r, _) in ports.clone().filter(|(_, own)| *own) {
         text.push_str(&r.nat_chains);
     }
     for c in stale {
@@ -405,9 +393,9 @@ where
         &mut text,
         format_args!("-A {KUBE_MARK_MASQ} -j MARK --or-mark {mark}"),
     );
-    for (k, r) in ports {
+    for (r, own) in ports {
         text.push_str(&r.nat_shared);
-        if rewrite(k) {
+        if own {
             text.push_str(&r.nat_rules);
         }
     }

@@ -69,6 +69,9 @@ pub struct SyncOutcome {
 #[derive(Debug, Clone, Default)]
 struct RulesCache {
     by_port: BTreeMap<ServicePortName, ServicePortRules>,
+    /// The bytes of their shared lines, and of their own chains.
+    shared_len: usize,
+    own_len: usize,
     /// The configuration and large-cluster mode they were rendered with (none yet).
     rendered_for: Option<(ProxierConfig, bool)>,
 }
@@ -198,16 +201,32 @@ impl Proxier {
             } else {
                 Vec::new()
             };
-            let rewrite: BTreeSet<&ServicePortName> = changed
+            // The changed Service ports' keys, in the map's order (the changed Services are
+            // sorted as the keys' prefixes are).
+            let rewrite: Vec<&ServicePortName> = changed
                 .iter()
                 .flat_map(|(ns, name)| ports_of(&self.rules.by_port, ns, name).map(|(k, _)| k))
                 .collect();
-            restore_text(
-                &self.config,
-                self.rules.by_port.iter(),
-                |k| full || rewrite.contains(k),
-                &stale,
-            )
+            let capacity = self.rules.shared_len
+                + rewrite
+                    .iter()
+                    .filter_map(|k| self.rules.by_port.get(*k))
+                    .map(|r| r.len(true) - r.len(false))
+                    .sum::<usize>();
+            // Walks the map once per pass, telling the rewritten ports by address.
+            let ports = self.rules.by_port.iter().scan(0, |next, (k, r)| {
+                let own = full || rewrite.get(*next).is_some_and(|w| std::ptr::eq(*w, k));
+                if own && !full {
+                    *next += 1;
+                }
+                Some((r, own))
+            });
+            let capacity = if full {
+                capacity + self.rules.own_len
+            } else {
+                capacity
+            };
+            restore_text(&self.config, ports, &stale, capacity)
         };
         if cleaned_up {
             self.last_iptables_cleanup = Some(now);
@@ -261,13 +280,14 @@ impl Proxier {
             .as_ref()
             .is_some_and(|(cfg, large)| *cfg == self.config && *large == large_cluster_mode);
         if !valid {
-            self.rules.by_port = self
-                .state
-                .services
-                .iter()
-                .map(|(k, svc)| (k.clone(), render(&self.config, k, svc)))
-                .collect();
-            self.rules.rendered_for = Some((self.config.clone(), large_cluster_mode));
+            let mut rules = RulesCache {
+                rendered_for: Some((self.config.clone(), large_cluster_mode)),
+                ..RulesCache::default()
+            };
+            for (k, svc) in &self.state.services {
+                rules.insert(k.clone(), render(&self.config, k, svc));
+            }
+            self.rules = rules;
             return;
         }
         for (ns, name) in changed {
@@ -275,13 +295,38 @@ impl Proxier {
                 .map(|(k, _)| k.clone())
                 .collect();
             for k in gone {
-                self.rules.by_port.remove(&k);
+                self.rules.remove(&k);
             }
             for (k, svc) in ports_of(&self.state.services, ns, name) {
-                self.rules
-                    .by_port
-                    .insert(k.clone(), render(&self.config, k, svc));
+                self.rules.insert(k.clone(), render(&self.config, k, svc));
             }
+        }
+    }
+}
+
+impl RulesCache {
+    fn insert(&mut self, k: ServicePortName, rules: ServicePortRules) {
+        self.count(&rules, true);
+        if let Some(old) = self.by_port.insert(k, rules) {
+            self.count(&old, false);
+        }
+    }
+
+    fn remove(&mut self, k: &ServicePortName) {
+        if let Some(old) = self.by_port.remove(k) {
+            self.count(&old, false);
+        }
+    }
+
+    /// Adds (or takes away) `rules`' bytes to the running sizes.
+    fn count(&mut self, rules: &ServicePortRules, add: bool) {
+        let (shared, own) = (rules.len(false), rules.len(true) - rules.len(false));
+        if add {
+            self.shared_len += shared;
+            self.own_len += own;
+        } else {
+            self.shared_len -= shared;
+            self.own_len -= own;
         }
     }
 }
@@ -360,6 +405,16 @@ fn clear_stale_udp(
     endpoints: &EndpointsMap,
     cfg: &ProxierConfig,
 ) -> usize {
+    use sim_net::netfilter::conntrack::Direction;
+    // Without a UDP flow there is nothing to look up (upstream walks its Services anyway;
+    // the outcome is the same).
+    if !nf
+        .conntrack
+        .iter()
+        .any(|(_, e)| e.tuple(Direction::Original).proto == L4Proto::UDP)
+    {
+        return 0;
+    }
     // (service address, port) → the endpoints it may be DNATed to now.
     let mut by_vip: BTreeMap<(Ipv4Addr, u16), BTreeSet<(Ipv4Addr, u16)>> = BTreeMap::new();
     let mut by_node_port: BTreeMap<u16, BTreeSet<(Ipv4Addr, u16)>> = BTreeMap::new();
@@ -392,8 +447,8 @@ fn clear_stale_udp(
         .conntrack
         .iter()
         .filter(|(_, e)| {
-            let orig = e.tuple(sim_net::netfilter::conntrack::Direction::Original);
-            let reply = e.tuple(sim_net::netfilter::conntrack::Direction::Reply);
+            let orig = e.tuple(Direction::Original);
+            let reply = e.tuple(Direction::Reply);
             if orig.proto != L4Proto::UDP {
                 return false;
             }

@@ -53,6 +53,16 @@ impl ServicePortRules {
             .filter_map(|l| l.strip_prefix(':')?.split(' ').next())
     }
 
+    /// The bytes it adds to a sync's text: its shared lines, and with `own` its own chains.
+    pub fn len(&self, own: bool) -> usize {
+        let shared = self.filter.len() + self.nat_shared.len();
+        if own {
+            shared + self.nat_chains.len() + self.nat_rules.len()
+        } else {
+            shared
+        }
+    }
+
     fn chain(&mut self, name: &str) {
         let _ = writeln!(self.nat_chains, ":{name} - [0:0]");
     }
