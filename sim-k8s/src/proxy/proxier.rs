@@ -201,31 +201,29 @@ impl Proxier {
             } else {
                 Vec::new()
             };
-            // The changed Service ports' keys, in the map's order (the changed Services are
-            // sorted as the keys' prefixes are).
-            let rewrite: Vec<&ServicePortName> = changed
+            // The changed Service ports' keys (with their rules), in the map's order: the
+            // changed Services sort as the keys' prefixes do.
+            let rewrite: Vec<(&ServicePortName, &ServicePortRules)> = changed
                 .iter()
-                .flat_map(|(ns, name)| ports_of(&self.rules.by_port, ns, name).map(|(k, _)| k))
+                .flat_map(|(ns, name)| ports_of(&self.rules.by_port, ns, name))
                 .collect();
             let capacity = self.rules.shared_len
-                + rewrite
-                    .iter()
-                    .filter_map(|k| self.rules.by_port.get(*k))
-                    .map(|r| r.len(true) - r.len(false))
-                    .sum::<usize>();
-            // Walks the map once per pass, telling the rewritten ports by address.
+                + if full {
+                    self.rules.own_len
+                } else {
+                    rewrite
+                        .iter()
+                        .map(|(_, r)| r.len(true) - r.len(false))
+                        .sum()
+                };
+            // One walk of the map per pass, telling the rewritten ports by address.
             let ports = self.rules.by_port.iter().scan(0, |next, (k, r)| {
-                let own = full || rewrite.get(*next).is_some_and(|w| std::ptr::eq(*w, k));
+                let own = full || rewrite.get(*next).is_some_and(|(w, _)| std::ptr::eq(*w, k));
                 if own && !full {
                     *next += 1;
                 }
                 Some((r, own))
             });
-            let capacity = if full {
-                capacity + self.rules.own_len
-            } else {
-                capacity
-            };
             restore_text(&self.config, ports, &stale, capacity)
         };
         if cleaned_up {
