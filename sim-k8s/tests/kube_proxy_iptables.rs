@@ -379,3 +379,46 @@ fn large_cluster_mode_deletes_stale_chains_at_most_once_per_sync_period() {
     let (_, n, _) = count_endpoints_and_comments(&out.rendered.restore, "10.0.0.0");
     assert_eq!(n, expected_endpoints);
 }
+
+/// A NodePort Service with both traffic policies Local still gets its `KUBE-SVC-` chain
+/// (upstream's `UsesClusterEndpoints`: any externally accessible Service does), which the
+/// pod and LOCAL short-circuits of its `KUBE-EXT-` chain jump to; the text loads.
+#[test]
+fn both_policies_local_keep_the_cluster_chain_the_short_circuits_use() {
+    let y = "apiVersion: v1\nkind: Service\nmetadata: {name: both, namespace: ns}\nspec: {type: NodePort, clusterIP: 172.30.0.50, internalTrafficPolicy: Local, externalTrafficPolicy: Local, ports: [{name: p, port: 80, nodePort: 30050, protocol: TCP}]}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: both-1, namespace: ns, labels: {kubernetes.io/service-name: both}}\naddressType: IPv4\nendpoints: [{addresses: [10.180.0.1], nodeName: test-node}, {addresses: [10.180.1.1], nodeName: other}]\nports: [{name: p, port: 8080, protocol: TCP}]\n";
+    let m = sim_k8s::manifest::load_str("both.yaml", y, &LoadOptions::default()).unwrap();
+    let (svcs, slices) = split(&m);
+    let (ports, eps) = proxy_state(&svcs, &slices, "test-node");
+    let out = render(
+        &fake_proxier_config(),
+        &ports,
+        &eps,
+        &SyncScope::Full,
+        &BTreeSet::new(),
+    );
+    let svc_chain = "KUBE-SVC-";
+    let ext: Vec<&str> = out
+        .restore
+        .lines()
+        .filter(|l| l.starts_with("-A KUBE-EXT-") && l.contains(&format!("-j {svc_chain}")))
+        .collect();
+    assert_eq!(ext.len(), 2, "{ext:?}");
+    let target = ext[0].rsplit(' ').next().unwrap();
+    assert!(out.restore.contains(&format!(":{target} - [0:0]\n")));
+    // The cluster chain balances over both endpoints; ClusterIP traffic stays local.
+    assert_eq!(
+        out.restore
+            .lines()
+            .filter(|l| l.starts_with(&format!("-A {target} ")) && l.contains("-j KUBE-SEP-"))
+            .count(),
+        2
+    );
+    assert!(
+        out.restore.contains(
+            "\"ns/both:p cluster IP\" -m tcp -p tcp -d 172.30.0.50 --dport 80 -j KUBE-SVL-"
+        )
+    );
+    let mut rs = Ruleset::new();
+    rs.restore(&out.restore, RestoreOptions::default())
+        .expect("the text loads");
+}

@@ -323,9 +323,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                 second_port,
                 external_ip,
                 external_local,
-                // Both policies Local: upstream's KUBE-EXT- chain jumps to a KUBE-SVC- chain
-                // it does not write, which iptables-restore refuses; left out here.
-                internal_local: internal_local && !external_local,
+                internal_local,
                 sticky,
                 source_ranges,
                 backends,

@@ -89,9 +89,11 @@ impl ServicePort {
     pub fn externally_accessible(&self) -> bool {
         self.node_port != 0 || !self.load_balancer_vips.is_empty() || !self.external_ips.is_empty()
     }
-    /// `UsesClusterEndpoints`: internal traffic with Cluster policy, or external with Cluster.
+    /// `UsesClusterEndpoints`: internal traffic with Cluster policy, or any external traffic
+    /// (even with Local external policy: pods and the node itself short-circuit to the
+    /// Cluster endpoints through the `KUBE-EXT-` chain).
     pub fn uses_cluster_endpoints(&self) -> bool {
-        !self.internal_policy_local || (self.externally_accessible() && !self.external_policy_local)
+        !self.internal_policy_local || self.externally_accessible()
     }
     /// `UsesLocalEndpoints`.
     pub fn uses_local_endpoints(&self) -> bool {
