@@ -78,6 +78,7 @@ pub fn proxier_config(
         random_fully: true,
         nfacct: true,
         conntrack_tcp_liberal: cfg.conntrack.tcp_be_liberal,
+        sync_period: cfg.iptables_sync_period(),
     })
 }
 

@@ -9,8 +9,10 @@
 //! | [`node_port_addresses`] | `nodePortAddresses` | `pkg/proxy/util/nodeport_addresses.go` |
 //! | [`chain_name`] | the hashed `KUBE-SVC-`/`SVL-`/`EXT-`/`FW-`/`SEP-` names | `pkg/proxy/iptables/proxier.go` |
 //! | `chain_set` | a set of chain names for fast membership tests | — |
+//! | [`service_rules`] | one Service port's share of a sync's rules | `syncProxyRules`' per-Service loop |
 //! | [`iptables`] | one sync's `iptables-restore` text | `syncProxyRules` |
-//! | [`proxier`] | a node's proxier over time: full/partial syncs, jumps, stale UDP conntrack | `Proxier` |
+//! | [`change_tracker`] | per-Service changes since the last sync, applied in place | `pkg/proxy/servicechangetracker.go`, `endpointschangetracker.go` |
+//! | [`proxier`] | a node's proxier over time: full/partial syncs, cached rules, stale chains, jumps, stale UDP conntrack | `Proxier` |
 //! | [`healthcheck`] | the health check server of Local LoadBalancer Services (200/503, JSON) | `pkg/proxy/healthcheck/service_health.go` |
 //! | [`config`] | a [`ProxierConfig`](iptables::ProxierConfig) from a `KubeProxyConfiguration` and a Node | `cmd/kube-proxy/app` |
 //!
@@ -18,6 +20,7 @@
 
 pub mod chain_name;
 mod chain_set;
+pub mod change_tracker;
 pub mod config;
 pub mod endpoint;
 pub mod healthcheck;
@@ -26,7 +29,10 @@ pub mod local_detector;
 pub mod node_port_addresses;
 pub mod proxier;
 pub mod service_port;
+pub mod service_rules;
 pub mod topology;
 
+pub use change_tracker::ProxyChanges;
 pub use iptables::{ProxierConfig, Rendered, SyncScope, render, render_on};
 pub use proxier::{Proxier, SyncOutcome, proxy_state};
+pub use service_rules::ServicePortRules;

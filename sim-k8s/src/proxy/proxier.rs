@@ -6,9 +6,29 @@
 //! longer one of the Service's endpoints, or that was never DNATed while the Service had no
 //! endpoints, is deleted so the next datagram is load-balanced afresh.
 //!
+//! Each sync applies the changes recorded since the last one ([`ProxyChanges`], upstream's
+//! change trackers) to the proxier's Service and endpoint maps in place and re-renders only
+//! the Service ports of the Services that changed: the proxier keeps every Service port's
+//! [`ServicePortRules`] from its last sync (valid while the [`ProxierConfig`] and
+//! large-cluster mode stay as they were; otherwise all are rendered again), and lays them out
+//! with the shared chains in full, as upstream writes them on every sync. The restore text is
+//! byte for byte what [`render_on`](super::iptables::render_on) gives for the same state and
+//! scope. [`Proxier::sync`] takes the whole state instead and diffs it into changes first.
+//!
+//! A change of the [`ProxierConfig`] between syncs (the node's zone label: the caller
+//! writes [`Proxier::config`]) makes the next sync full, as upstream's `OnTopologyChange`
+//! does.
+//!
+//! Stale per-Service chains are looked for (every nat chain listed, as upstream's
+//! `iptables-save -t nat`) and deleted on every sync, except in large-cluster mode, where
+//! upstream does it at most once per `iptables.syncPeriod` ("Delete chains no longer in
+//! use" in `syncProxyRules`): a deleted Service's chains then linger, unreferenced, until
+//! then.
+//!
 //! Timing (`BoundedFrequencyRunner`, `minSyncPeriod`, and the hourly `FullSyncPeriod`) is the
 //! caller's: [`Proxier::sync`] runs one sync at the instant it is called. A sync takes no
-//! simulated time.
+//! simulated time. Simplified: upstream compares the cleanup time with the wall clock; here
+//! with the sync's `now`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -19,11 +39,14 @@ use sim_core::{SimDuration, SimTime};
 use sim_net::netfilter::conntrack::L4Proto;
 use sim_net::netfilter::{Netfilter, RestoreError, RestoreOptions, Rule, Ruleset, TableName};
 
+use super::change_tracker::{ProxyChanges, ProxyState, ServiceName};
 use super::endpoint::{EndpointsMap, endpoints_map};
 use super::iptables::{
-    JUMP_CHAINS, KUBE_PROXY_CANARY, ProxierConfig, Rendered, SyncScope, render_on,
+    JUMP_CHAINS, KUBE_PROXY_CANARY, LARGE_CLUSTER_ENDPOINTS_THRESHOLD, ProxierConfig, Rendered,
+    restore_text, stale_chains,
 };
-use super::service_port::{Protocol, ServicePort, ServicePortName, service_ports};
+use super::service_port::{Protocol, ServicePort, ServicePortName, ports_of, service_ports};
+use super::service_rules::ServicePortRules;
 
 /// `proxyutil.FullSyncPeriod`: a full resync at least this often.
 pub const FULL_SYNC_PERIOD: SimDuration = SimDuration::from_secs(3600);
@@ -34,20 +57,35 @@ pub struct SyncOutcome {
     pub at: SimTime,
     pub full: bool,
     /// Services whose chains were rewritten (all of them on a full sync).
-    pub changed: BTreeSet<(String, String)>,
+    pub changed: BTreeSet<ServiceName>,
     pub rendered: Rendered,
+    /// Stale chains were looked for (and those found deleted).
+    pub cleaned_up: bool,
     /// Stale UDP conntrack entries deleted.
     pub conntrack_deleted: usize,
+}
+
+/// Every Service port's rules as of the last sync, and what they were rendered for.
+#[derive(Debug, Clone, Default)]
+struct RulesCache {
+    by_port: BTreeMap<ServicePortName, ServicePortRules>,
+    /// The bytes of their shared lines, and of their own chains.
+    shared_len: usize,
+    own_len: usize,
+    /// The configuration and large-cluster mode they were rendered with (none yet).
+    rendered_for: Option<(ProxierConfig, bool)>,
 }
 
 /// A node's kube-proxy in iptables mode.
 #[derive(Debug, Clone)]
 pub struct Proxier {
     pub config: ProxierConfig,
-    services: BTreeMap<ServicePortName, ServicePort>,
-    endpoints: EndpointsMap,
+    state: ProxyState,
+    rules: RulesCache,
     need_full_sync: bool,
     last_full_sync: Option<SimTime>,
+    /// When stale chains were last looked for (`lastIPTablesCleanup`).
+    last_iptables_cleanup: Option<SimTime>,
     /// When it last synced.
     pub last_sync: Option<SimTime>,
 }
@@ -70,22 +108,23 @@ impl Proxier {
     pub fn new(config: ProxierConfig) -> Self {
         Proxier {
             config,
-            services: BTreeMap::new(),
-            endpoints: EndpointsMap::new(),
+            state: ProxyState::default(),
+            rules: RulesCache::default(),
             need_full_sync: true,
             last_full_sync: None,
+            last_iptables_cleanup: None,
             last_sync: None,
         }
     }
 
     /// The Services (per port) it last programmed.
     pub fn services(&self) -> &BTreeMap<ServicePortName, ServicePort> {
-        &self.services
+        &self.state.services
     }
 
     /// The endpoints it last programmed.
     pub fn endpoints(&self) -> &EndpointsMap {
-        &self.endpoints
+        &self.state.endpoints
     }
 
     /// Forces the next sync to be full (as the iptables monitor does when a canary vanishes).
@@ -93,7 +132,14 @@ impl Proxier {
         self.need_full_sync = true;
     }
 
-    /// Syncs the node's rules to `services` and `endpoints` at `now`.
+    /// Sets when stale chains were last looked for (as upstream's tests set
+    /// `lastIPTablesCleanup`).
+    pub fn set_last_iptables_cleanup(&mut self, at: Option<SimTime>) {
+        self.last_iptables_cleanup = at;
+    }
+
+    /// Syncs the node's rules to `services` and `endpoints` at `now`: the difference from
+    /// what it last applied goes through [`Proxier::sync_changes`].
     pub fn sync(
         &mut self,
         now: SimTime,
@@ -101,107 +147,184 @@ impl Proxier {
         endpoints: EndpointsMap,
         nf: &mut Netfilter,
     ) -> Result<SyncOutcome, RestoreError> {
-        let full = self.need_full_sync
+        let changes = ProxyChanges::between(
+            &self.state.services,
+            &self.state.endpoints,
+            services,
+            endpoints,
+        );
+        self.sync_changes(now, changes, nf)
+    }
+
+    /// `syncProxyRules` at `now` after `changes`: applies them, renders the changed Service
+    /// ports (all on a full sync), and restores the result into `nf`. On an error the
+    /// changes stay applied and the next sync is full, as upstream's.
+    pub fn sync_changes(
+        &mut self,
+        now: SimTime,
+        changes: ProxyChanges,
+        nf: &mut Netfilter,
+    ) -> Result<SyncOutcome, RestoreError> {
+        let changed = self.state.apply(changes);
+        // Whatever fails below, the changes are consumed: only a full sync can catch up.
+        let need_full_sync = std::mem::replace(&mut self.need_full_sync, true);
+        // A new configuration is a new zone label (`OnTopologyChange` forces a full sync:
+        // every Service's endpoint choice may differ).
+        let config_changed = self
+            .rules
+            .rendered_for
+            .as_ref()
+            .is_some_and(|(cfg, _)| *cfg != self.config);
+        let full = need_full_sync
+            || config_changed
             || self
                 .last_full_sync
                 .is_none_or(|t| now.saturating_duration_since(t) > FULL_SYNC_PERIOD);
-        let changed = if full {
-            services
-                .keys()
-                .map(|k| (k.namespace.clone(), k.name.clone()))
-                .collect()
-        } else {
-            changed_services(&self.services, &services, &self.endpoints, &endpoints)
-        };
+        let total_endpoints = self.state.total_endpoints;
+        let large_cluster_mode = total_endpoints > LARGE_CLUSTER_ENDPOINTS_THRESHOLD;
+        self.update_rules(&changed, large_cluster_mode);
         if full {
             ensure_jumps(nf)?;
         }
-        let existing = nf
-            .ruleset
-            .table(TableName::Nat)
-            .into_iter()
-            .flat_map(|t| t.chains().map(|c| c.name.as_str()));
-        let scope = if full {
-            SyncScope::Full
-        } else {
-            SyncScope::Partial(changed.clone())
+        let cleaned_up = !large_cluster_mode
+            || self
+                .last_iptables_cleanup
+                .is_none_or(|t| now.saturating_duration_since(t) > self.config.sync_period);
+        let restore = {
+            let stale = if cleaned_up {
+                let existing = nf
+                    .ruleset
+                    .table(TableName::Nat)
+                    .into_iter()
+                    .flat_map(|t| t.chains().map(|c| c.name.as_str()));
+                stale_chains(self.rules.by_port.values(), existing)
+            } else {
+                Vec::new()
+            };
+            // The changed Service ports' keys (with their rules), in the map's order: the
+            // changed Services sort as the keys' prefixes do.
+            let rewrite: Vec<(&ServicePortName, &ServicePortRules)> = changed
+                .iter()
+                .flat_map(|(ns, name)| ports_of(&self.rules.by_port, ns, name))
+                .collect();
+            let capacity = self.rules.shared_len
+                + if full {
+                    self.rules.own_len
+                } else {
+                    rewrite
+                        .iter()
+                        .map(|(_, r)| r.len(true) - r.len(false))
+                        .sum()
+                };
+            // One walk of the map per pass, telling the rewritten ports by address.
+            let ports = self.rules.by_port.iter().scan(0, |next, (k, r)| {
+                let own = full || rewrite.get(*next).is_some_and(|(w, _)| std::ptr::eq(*w, k));
+                if own && !full {
+                    *next += 1;
+                }
+                Some((r, own))
+            });
+            restore_text(&self.config, ports, &stale, capacity)
         };
-        let rendered = render_on(&self.config, &services, &endpoints, &scope, existing);
-        if let Err(e) = nf.restore(&rendered.restore, RestoreOptions::kube_proxy()) {
-            // Upstream loses its change trackers here and retries with a full sync.
-            self.need_full_sync = true;
-            return Err(e);
+        if cleaned_up {
+            self.last_iptables_cleanup = Some(now);
         }
-        let conntrack_deleted = clear_stale_udp(nf, &services, &endpoints, &self.config);
+        nf.restore(&restore, RestoreOptions::kube_proxy())?;
+        let conntrack_deleted = clear_stale_udp(
+            nf,
+            &self.state.services,
+            &self.state.endpoints,
+            &self.config,
+        );
         self.need_full_sync = false;
         if full {
             self.last_full_sync = Some(now);
         }
         self.last_sync = Some(now);
-        self.services = services;
-        self.endpoints = endpoints;
+        let changed = if full {
+            self.state
+                .services
+                .keys()
+                .map(|k| (k.namespace.clone(), k.name.clone()))
+                .collect()
+        } else {
+            changed
+        };
         Ok(SyncOutcome {
             at: now,
             full,
             changed,
-            rendered,
+            rendered: Rendered {
+                restore,
+                total_endpoints,
+                large_cluster_mode,
+            },
+            cleaned_up,
             conntrack_deleted,
         })
     }
+
+    /// Brings the cached rules up to date with the applied state: the `changed` Services'
+    /// ports only, or every port when the configuration or large-cluster mode differs from
+    /// what they were rendered for.
+    fn update_rules(&mut self, changed: &BTreeSet<ServiceName>, large_cluster_mode: bool) {
+        let render = |cfg: &ProxierConfig, k: &ServicePortName, svc: &ServicePort| {
+            let eps = self.state.endpoints.get(k).map_or(&[][..], Vec::as_slice);
+            ServicePortRules::render(cfg, large_cluster_mode, svc, eps)
+        };
+        let valid = self
+            .rules
+            .rendered_for
+            .as_ref()
+            .is_some_and(|(cfg, large)| *cfg == self.config && *large == large_cluster_mode);
+        if !valid {
+            let mut rules = RulesCache {
+                rendered_for: Some((self.config.clone(), large_cluster_mode)),
+                ..RulesCache::default()
+            };
+            for (k, svc) in &self.state.services {
+                rules.insert(k.clone(), render(&self.config, k, svc));
+            }
+            self.rules = rules;
+            return;
+        }
+        for (ns, name) in changed {
+            let gone: Vec<ServicePortName> = ports_of(&self.rules.by_port, ns, name)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in gone {
+                self.rules.remove(&k);
+            }
+            for (k, svc) in ports_of(&self.state.services, ns, name) {
+                self.rules.insert(k.clone(), render(&self.config, k, svc));
+            }
+        }
+    }
 }
 
-/// The Services whose ports or endpoints differ between two states.
-fn changed_services(
-    old_svc: &BTreeMap<ServicePortName, ServicePort>,
-    new_svc: &BTreeMap<ServicePortName, ServicePort>,
-    old_ep: &EndpointsMap,
-    new_ep: &EndpointsMap,
-) -> BTreeSet<(String, String)> {
-    let mut changed = BTreeSet::new();
-    let mut note = |k: &ServicePortName| {
-        changed.insert((k.namespace.clone(), k.name.clone()));
-    };
-    differing_keys(old_svc, new_svc, &mut note);
-    differing_keys(old_ep, new_ep, &mut note);
-    changed
-}
+impl RulesCache {
+    fn insert(&mut self, k: ServicePortName, rules: ServicePortRules) {
+        self.count(&rules, true);
+        if let Some(old) = self.by_port.insert(k, rules) {
+            self.count(&old, false);
+        }
+    }
 
-/// Calls `f` with every key whose value differs between `a` and `b` (missing on one side
-/// counts), walking both maps once in key order.
-fn differing_keys<K: Ord, V: PartialEq>(
-    a: &BTreeMap<K, V>,
-    b: &BTreeMap<K, V>,
-    f: &mut impl FnMut(&K),
-) {
-    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
-    loop {
-        match (a.peek(), b.peek()) {
-            (None, None) => return,
-            (Some((k, _)), None) => {
-                f(k);
-                a.next();
-            }
-            (None, Some((k, _))) => {
-                f(k);
-                b.next();
-            }
-            (Some((ka, va)), Some((kb, vb))) => match ka.cmp(kb) {
-                std::cmp::Ordering::Less => {
-                    f(ka);
-                    a.next();
-                }
-                std::cmp::Ordering::Greater => {
-                    f(kb);
-                    b.next();
-                }
-                std::cmp::Ordering::Equal => {
-                    if va != vb {
-                        f(ka);
-                    }
-                    a.next();
-                    b.next();
-                }
-            },
+    fn remove(&mut self, k: &ServicePortName) {
+        if let Some(old) = self.by_port.remove(k) {
+            self.count(&old, false);
+        }
+    }
+
+    /// Adds (or takes away) `rules`' bytes to the running sizes.
+    fn count(&mut self, rules: &ServicePortRules, add: bool) {
+        let (shared, own) = (rules.len(false), rules.len(true) - rules.len(false));
+        if add {
+            self.shared_len += shared;
+            self.own_len += own;
+        } else {
+            self.shared_len -= shared;
+            self.own_len -= own;
         }
     }
 }
@@ -280,6 +403,16 @@ fn clear_stale_udp(
     endpoints: &EndpointsMap,
     cfg: &ProxierConfig,
 ) -> usize {
+    use sim_net::netfilter::conntrack::Direction;
+    // Without a UDP flow there is nothing to look up (upstream walks its Services anyway;
+    // the outcome is the same).
+    if !nf
+        .conntrack
+        .iter()
+        .any(|(_, e)| e.tuple(Direction::Original).proto == L4Proto::UDP)
+    {
+        return 0;
+    }
     // (service address, port) → the endpoints it may be DNATed to now.
     let mut by_vip: BTreeMap<(Ipv4Addr, u16), BTreeSet<(Ipv4Addr, u16)>> = BTreeMap::new();
     let mut by_node_port: BTreeMap<u16, BTreeSet<(Ipv4Addr, u16)>> = BTreeMap::new();
@@ -312,8 +445,8 @@ fn clear_stale_udp(
         .conntrack
         .iter()
         .filter(|(_, e)| {
-            let orig = e.tuple(sim_net::netfilter::conntrack::Direction::Original);
-            let reply = e.tuple(sim_net::netfilter::conntrack::Direction::Reply);
+            let orig = e.tuple(Direction::Original);
+            let reply = e.tuple(Direction::Reply);
             if orig.proto != L4Proto::UDP {
                 return false;
             }

@@ -9,6 +9,7 @@
 //! the node, KEP-1860). Unparsable `loadBalancerSourceRanges` entries are skipped after
 //! trimming spaces, as upstream does for backward compatibility.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -41,6 +42,23 @@ impl std::fmt::Display for ServicePortName {
     }
 }
 
+/// The entries of `map` that belong to Service `namespace`/`name`, in key order (a range of
+/// the map: its keys sort by namespace and name first).
+pub fn ports_of<'a, V>(
+    map: &'a BTreeMap<ServicePortName, V>,
+    namespace: &'a str,
+    name: &'a str,
+) -> impl Iterator<Item = (&'a ServicePortName, &'a V)> + 'a {
+    let first = ServicePortName {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        port: String::new(),
+        protocol: Protocol::Tcp,
+    };
+    map.range(first..)
+        .take_while(move |(k, _)| k.namespace == namespace && k.name == name)
+}
+
 /// One port of a Service, with what kube-proxy derives from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServicePort {
@@ -71,9 +89,11 @@ impl ServicePort {
     pub fn externally_accessible(&self) -> bool {
         self.node_port != 0 || !self.load_balancer_vips.is_empty() || !self.external_ips.is_empty()
     }
-    /// `UsesClusterEndpoints`: internal traffic with Cluster policy, or external with Cluster.
+    /// `UsesClusterEndpoints`: internal traffic with Cluster policy, or any external traffic
+    /// (even with Local external policy: pods and the node itself short-circuit to the
+    /// Cluster endpoints through the `KUBE-EXT-` chain).
     pub fn uses_cluster_endpoints(&self) -> bool {
-        !self.internal_policy_local || (self.externally_accessible() && !self.external_policy_local)
+        !self.internal_policy_local || self.externally_accessible()
     }
     /// `UsesLocalEndpoints`.
     pub fn uses_local_endpoints(&self) -> bool {
@@ -209,4 +229,42 @@ pub fn service_ports(svc: &Service) -> Vec<ServicePort> {
         out.push(sp);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(namespace: &str, name: &str, port: &str, protocol: Protocol) -> ServicePortName {
+        ServicePortName {
+            namespace: namespace.into(),
+            name: name.into(),
+            port: port.into(),
+            protocol,
+        }
+    }
+
+    #[test]
+    fn ports_of_yields_exactly_one_services_entries() {
+        let keys = [
+            key("x", "a", "", Protocol::Udp),
+            key("x", "a", "", Protocol::Tcp),
+            key("x", "a", "http", Protocol::Sctp),
+            key("x", "a-b", "", Protocol::Tcp),
+            key("x", "ab", "", Protocol::Tcp),
+            key("x", "", "a", Protocol::Tcp),
+            key("xa", "", "", Protocol::Tcp),
+            key("y", "a", "", Protocol::Tcp),
+        ];
+        let map: BTreeMap<ServicePortName, usize> = keys
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, k)| (k, i))
+            .collect();
+        let got: Vec<usize> = ports_of(&map, "x", "a").map(|(_, v)| *v).collect();
+        assert_eq!(got, vec![1, 0, 2]);
+        assert_eq!(ports_of(&map, "x", "b").count(), 0);
+        assert_eq!(ports_of(&map, "y", "a").count(), 1);
+    }
 }

@@ -1,0 +1,433 @@
+//! One Service port's share of a sync's `iptables-restore` text: the body of the per-Service
+//! loop of `syncProxyRules` (`pkg/proxy/iptables/proxier.go`, Kubernetes 1.35), rule for rule.
+//!
+//! A Service port writes lines into the chains every Service shares (filter's
+//! `KUBE-SERVICES`, `KUBE-EXTERNAL-SERVICES`, `KUBE-PROXY-FIREWALL`, `KUBE-NODEPORTS`; nat's
+//! `KUBE-SERVICES`, `KUBE-NODEPORTS`) and into its own nat chains (`KUBE-SVC-`, `KUBE-SVL-`,
+//! `KUBE-EXT-`, `KUBE-FW-`, `KUBE-SEP-`). Upstream writes both straight into its four
+//! buffers; here they are kept apart, so that a proxier can keep each Service port's share
+//! from its last sync and re-render only the Service ports that changed
+//! ([`Proxier`](super::proxier::Proxier)), and [`render_on`](super::iptables::render_on)
+//! lays them out in the same buffers, in the same order, as upstream's single loop does.
+//!
+//! What a Service port writes depends on it, its endpoints, the [`ProxierConfig`] (node name,
+//! zone, node IP, masquerading, local detection, localhost NodePorts, nfacct) and whether the
+//! sync is in large-cluster mode (no per-endpoint comments) — nothing else.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use super::endpoint::Endpoint;
+use super::iptables::{
+    KUBE_EXTERNAL_SERVICES, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL, KUBE_SERVICES,
+    NFACCT_LOCALHOST_NODEPORTS, ProxierConfig,
+};
+use super::service_port::ServicePort;
+use super::topology::categorize;
+
+/// What one Service port writes in one sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServicePortRules {
+    /// Its rule lines in filter's shared chains, in the order written.
+    pub filter: String,
+    /// Its rule lines in nat's `KUBE-SERVICES` and `KUBE-NODEPORTS`, in the order written.
+    pub nat_shared: String,
+    /// The declarations (`:NAME - [0:0]`) of its own nat chains: the chains it uses, which a
+    /// sync keeps.
+    pub nat_chains: String,
+    /// The rules of its own nat chains.
+    pub nat_rules: String,
+}
+
+/// Appends one line.
+fn line(buf: &mut String, args: std::fmt::Arguments<'_>) {
+    let _ = buf.write_fmt(args);
+    buf.push('\n');
+}
+
+impl ServicePortRules {
+    /// The nat chains it uses, in the order declared.
+    pub fn active_nat_chains(&self) -> impl Iterator<Item = &str> {
+        self.nat_chains
+            .lines()
+            .filter_map(|l| l.strip_prefix(':')?.split(' ').next())
+    }
+
+    /// The bytes it adds to a sync's text: its shared lines, and with `own` its own chains.
+    pub fn len(&self, own: bool) -> usize {
+        let shared = self.filter.len() + self.nat_shared.len();
+        if own {
+            shared + self.nat_chains.len() + self.nat_rules.len()
+        } else {
+            shared
+        }
+    }
+
+    fn chain(&mut self, name: &str) {
+        let _ = writeln!(self.nat_chains, ":{name} - [0:0]");
+    }
+
+    /// Renders `svc` with its `endpoints` for the node in `cfg`.
+    pub fn render(
+        cfg: &ProxierConfig,
+        large_cluster_mode: bool,
+        svc: &ServicePort,
+        endpoints: &[Endpoint],
+    ) -> ServicePortRules {
+        let mut out = ServicePortRules::default();
+        let proto = svc.name.protocol.lower();
+        let name = svc.name_string();
+        let comment = |name: &str| -> String {
+            if large_cluster_mode {
+                String::new()
+            } else {
+                format!(" -m comment --comment {}", quote(name))
+            }
+        };
+        let cat = categorize(endpoints, svc, &cfg.node_name, &cfg.zone);
+        let cluster_chain = svc.cluster_policy_chain();
+        let local_chain = svc.local_policy_chain();
+        let uses_cluster_chain = !cat.cluster.is_empty() && svc.uses_cluster_endpoints();
+        let uses_local_chain = !cat.local.is_empty() && svc.uses_local_endpoints();
+        let has_endpoints = cat.has_any;
+
+        let mut internal_chain = cluster_chain;
+        let mut has_internal = has_endpoints;
+        if svc.internal_policy_local {
+            internal_chain = local_chain;
+            has_internal &= !cat.local.is_empty();
+        }
+        let mut external_policy_chain = cluster_chain;
+        let mut has_external = has_endpoints;
+        if svc.external_policy_local {
+            external_policy_chain = local_chain;
+            has_external &= !cat.local.is_empty();
+        }
+        let external_chain = svc.external_chain();
+        let uses_external_chain = has_endpoints && svc.externally_accessible();
+        let fw_chain = svc.firewall_chain();
+        let uses_fw_chain = has_endpoints
+            && !svc.load_balancer_vips.is_empty()
+            && !svc.load_balancer_source_ranges.is_empty();
+        let lb_chain = if uses_fw_chain {
+            fw_chain
+        } else {
+            external_chain
+        };
+
+        // The REJECT or DROP of internal and external traffic, and its comment's tail.
+        let (internal_filter, external_filter, why) = if !has_endpoints {
+            (Some("REJECT"), Some("REJECT"), "has no endpoints")
+        } else {
+            let drop = |has: bool| (!has).then_some("DROP");
+            (
+                drop(has_internal),
+                drop(has_external),
+                "has no local endpoints",
+            )
+        };
+        let dst = |ip: Ipv4Addr, port: u16| Destination { proto, ip, port };
+        let (filter, nat) = (&mut out.filter, &mut out.nat_shared);
+
+        // ClusterIP.
+        if has_internal {
+            line(
+                nat,
+                format_args!(
+                    "-A {KUBE_SERVICES} -m comment --comment \"{name} cluster IP\" {} -j {internal_chain}",
+                    dst(svc.cluster_ip, svc.port)
+                ),
+            );
+        } else if let Some(target) = internal_filter {
+            line(
+                filter,
+                format_args!(
+                    "-A {KUBE_SERVICES} -m comment --comment \"{name} {why}\" {} -j {target}",
+                    dst(svc.cluster_ip, svc.port)
+                ),
+            );
+        }
+        // External IPs.
+        for ip in &svc.external_ips {
+            if has_endpoints {
+                line(
+                    nat,
+                    format_args!(
+                        "-A {KUBE_SERVICES} -m comment --comment \"{name} external IP\" {} -j {external_chain}",
+                        dst(*ip, svc.port)
+                    ),
+                );
+            }
+            if let Some(target) = external_filter {
+                line(
+                    filter,
+                    format_args!(
+                        "-A {KUBE_EXTERNAL_SERVICES} -m comment --comment \"{name} {why}\" {} -j {target}",
+                        dst(*ip, svc.port)
+                    ),
+                );
+            }
+        }
+        // Load balancer VIPs.
+        for ip in &svc.load_balancer_vips {
+            if has_endpoints {
+                line(
+                    nat,
+                    format_args!(
+                        "-A {KUBE_SERVICES} -m comment --comment \"{name} loadbalancer IP\" {} -j {lb_chain}",
+                        dst(*ip, svc.port)
+                    ),
+                );
+            }
+            if uses_fw_chain {
+                line(
+                    filter,
+                    format_args!(
+                        "-A {KUBE_PROXY_FIREWALL} -m comment --comment \"{name} traffic not accepted by {fw_chain}\" {} -j DROP",
+                        dst(*ip, svc.port)
+                    ),
+                );
+            }
+        }
+        if let Some(target) = external_filter {
+            for ip in &svc.load_balancer_vips {
+                line(
+                    filter,
+                    format_args!(
+                        "-A {KUBE_EXTERNAL_SERVICES} -m comment --comment \"{name} {why}\" {} -j {target}",
+                        dst(*ip, svc.port)
+                    ),
+                );
+            }
+        }
+        // NodePorts.
+        if svc.node_port != 0 {
+            if has_endpoints {
+                if cfg.localhost_node_ports && cfg.nfacct {
+                    line(
+                        nat,
+                        format_args!(
+                            "-A {KUBE_NODEPORTS} -m comment --comment {} -m {proto} -p {proto} -d 127.0.0.0/8 --dport {} -m nfacct --nfacct-name {NFACCT_LOCALHOST_NODEPORTS} -j {external_chain}",
+                            quote(&name),
+                            svc.node_port
+                        ),
+                    );
+                }
+                line(
+                    nat,
+                    format_args!(
+                        "-A {KUBE_NODEPORTS} -m comment --comment {} -m {proto} -p {proto} --dport {} -j {external_chain}",
+                        quote(&name),
+                        svc.node_port
+                    ),
+                );
+            }
+            if let Some(target) = external_filter {
+                line(
+                    filter,
+                    format_args!(
+                        "-A {KUBE_EXTERNAL_SERVICES} -m comment --comment \"{name} {why}\" -m addrtype --dst-type LOCAL -m {proto} -p {proto} --dport {} -j {target}",
+                        svc.node_port
+                    ),
+                );
+            }
+        }
+        if svc.health_check_node_port != 0 {
+            line(
+                filter,
+                format_args!(
+                    "-A {KUBE_NODEPORTS} -m comment --comment \"{name} health check node port\" -m tcp -p tcp --dport {} -j ACCEPT",
+                    svc.health_check_node_port
+                ),
+            );
+        }
+
+        // Its own chains.
+        if has_internal {
+            let args = format!(
+                "-m comment --comment \"{name} cluster IP\" {}",
+                dst(svc.cluster_ip, svc.port)
+            );
+            if cfg.masquerade_all {
+                line(
+                    &mut out.nat_rules,
+                    format_args!("-A {internal_chain} {args} -j {KUBE_MARK_MASQ}"),
+                );
+            } else if cfg.local_detector.is_implemented() {
+                line(
+                    &mut out.nat_rules,
+                    format_args!(
+                        "-A {internal_chain} {args} {} -j {KUBE_MARK_MASQ}",
+                        cfg.local_detector.if_not_local()
+                    ),
+                );
+            }
+        }
+        if uses_external_chain {
+            out.chain(external_chain);
+            let nat = &mut out.nat_rules;
+            if !svc.external_policy_local {
+                line(
+                    nat,
+                    format_args!(
+                        "-A {external_chain} -m comment --comment \"masquerade traffic for {name} external destinations\" -j {KUBE_MARK_MASQ}"
+                    ),
+                );
+            } else {
+                if cfg.local_detector.is_implemented() {
+                    line(
+                        nat,
+                        format_args!(
+                            "-A {external_chain} -m comment --comment \"pod traffic for {name} external destinations\" {} -j {cluster_chain}",
+                            cfg.local_detector.if_local()
+                        ),
+                    );
+                }
+                line(
+                    nat,
+                    format_args!(
+                        "-A {external_chain} -m comment --comment \"masquerade LOCAL traffic for {name} external destinations\" -m addrtype --src-type LOCAL -j {KUBE_MARK_MASQ}"
+                    ),
+                );
+                line(
+                    nat,
+                    format_args!(
+                        "-A {external_chain} -m comment --comment \"route LOCAL traffic for {name} external destinations\" -m addrtype --src-type LOCAL -j {cluster_chain}"
+                    ),
+                );
+            }
+            if has_external {
+                line(
+                    nat,
+                    format_args!("-A {external_chain} -j {external_policy_chain}"),
+                );
+            }
+        }
+        if uses_fw_chain {
+            out.chain(fw_chain);
+            let nat = &mut out.nat_rules;
+            let head = format!("-A {fw_chain} -m comment --comment \"{name} loadbalancer IP\"");
+            let mut allow_from_node = false;
+            for cidr in &svc.load_balancer_source_ranges {
+                line(nat, format_args!("{head} -s {cidr} -j {external_chain}"));
+                allow_from_node |= cidr.contains(&cfg.node_ip);
+            }
+            if allow_from_node {
+                for ip in &svc.load_balancer_vips {
+                    line(nat, format_args!("{head} -s {ip} -j {external_chain}"));
+                }
+            }
+            line(
+                nat,
+                format_args!(
+                    "-A {fw_chain} -m comment --comment \"other traffic to {name} will be dropped by {KUBE_PROXY_FIREWALL}\""
+                ),
+            );
+        }
+        if uses_cluster_chain {
+            out.chain(cluster_chain);
+            write_service_to_endpoints(
+                &mut out.nat_rules,
+                svc,
+                cluster_chain,
+                &cat.cluster,
+                &comment,
+            );
+        }
+        if uses_local_chain {
+            out.chain(local_chain);
+            write_service_to_endpoints(&mut out.nat_rules, svc, local_chain, &cat.local, &comment);
+        }
+        for ep in &cat.all_reachable {
+            let chain = &ep.chain;
+            out.chain(chain);
+            let head = format!("-A {chain}{}", comment(&name));
+            line(
+                &mut out.nat_rules,
+                format_args!("{head} -s {} -j {KUBE_MARK_MASQ}", ep.ip),
+            );
+            let recent = match svc.sticky_seconds {
+                Some(_) => format!(" -m recent --name {chain} --set"),
+                None => String::new(),
+            };
+            line(
+                &mut out.nat_rules,
+                format_args!(
+                    "{head}{recent} -m {proto} -p {proto} -j DNAT --to-destination {}",
+                    ep.addr()
+                ),
+            );
+        }
+        out
+    }
+}
+
+/// `-m PROTO -p PROTO -d IP --dport PORT`.
+struct Destination {
+    proto: &'static str,
+    ip: Ipv4Addr,
+    port: u16,
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Destination { proto, ip, port } = self;
+        write!(f, "-m {proto} -p {proto} -d {ip} --dport {port}")
+    }
+}
+
+/// `writeServiceToEndpointRules`: affinity checks first, then the probability ladder.
+fn write_service_to_endpoints(
+    nat: &mut String,
+    svc: &ServicePort,
+    chain: &str,
+    endpoints: &[&Endpoint],
+    comment: &dyn Fn(&str) -> String,
+) {
+    let name = svc.name_string();
+    if let Some(seconds) = svc.sticky_seconds {
+        for ep in endpoints {
+            let sep = &ep.chain;
+            line(
+                nat,
+                format_args!(
+                    "-A {chain}{} -m recent --name {sep} --rcheck --seconds {seconds} --reap -j {sep}",
+                    comment(&format!("{name} -> {}", ep.addr()))
+                ),
+            );
+        }
+    }
+    let n = endpoints.len();
+    for (i, ep) in endpoints.iter().enumerate() {
+        let sep = &ep.chain;
+        let stat = if i + 1 < n {
+            format!(
+                " -m statistic --mode random --probability {}",
+                probability(n - i)
+            )
+        } else {
+            String::new()
+        };
+        line(
+            nat,
+            format_args!(
+                "-A {chain}{}{stat} -j {sep}",
+                comment(&format!("{name} -> {}", ep.addr()))
+            ),
+        );
+    }
+}
+
+/// `computeProbability`: `1/n` with ten decimals (Go's `%0.10f`).
+pub fn probability(n: usize) -> String {
+    format!("{:.10}", 1.0 / n as f64)
+}
+
+/// A comment argument as kube-proxy writes it: bare when it has no space, else double-quoted.
+fn quote(s: &str) -> String {
+    if s.contains(' ') {
+        format!("\"{s}\"")
+    } else {
+        s.to_string()
+    }
+}
