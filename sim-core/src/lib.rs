@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | [`time`] | [`SimTime`] / [`SimDuration`]: `u64` nanoseconds, checked arithmetic, Go-style parsing |
 //! | [`queue`] | [`EventQueue`]: total order on `(time, seq)`, FIFO ties, lazy cancellation by [`Token`] |
-//! | [`fnv`] | FNV-1a 64: the stable hash of stream names and flow keys, and the hasher of lookup-only maps |
+//! | [`hash`] | FNV-1a 64 (the stable hash of stream names and flow keys) and the fast hasher of lookup-only maps |
 //! | [`rng`] | [`SimRng`]: ChaCha8 behind our own `below`/`chance`/`shuffle`, named streams per component |
 //! | [`trace`] | [`Trace`] of typed [`TraceRecord`]s, canonical JSON Lines, stable [`Digest`] |
 //! | [`engine`] | [`Engine`] driving a [`World`] through a [`Ctx`], with an event budget |
@@ -17,7 +17,7 @@
 
 pub mod determinism;
 pub mod engine;
-pub mod fnv;
+pub mod hash;
 pub mod queue;
 pub mod rng;
 pub mod time;

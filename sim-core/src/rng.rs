@@ -13,7 +13,7 @@
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
-use crate::fnv::fnv1a64;
+use crate::hash::fnv1a64;
 
 /// A deterministic random stream.
 #[derive(Clone, Debug, PartialEq, Eq)]

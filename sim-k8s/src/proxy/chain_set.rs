@@ -1,10 +1,11 @@
 //! A set of chain names for membership tests at kube-proxy's scale (100,000 chains per
 //! sync): each name is kept inline as its bytes (a chain name has at most 28), hashed with
-//! FNV-1a, so a lookup neither follows a pointer nor runs SipHash. Never iterated, so its order
+//! sim-core's fast hasher, so a lookup neither follows a pointer nor runs SipHash. Never iterated, so its order
 //! cannot reach an output. Not upstream's (`sets.Set[string]`); only the speed differs.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
+
+use sim_core::hash::FastHashSet;
 
 /// The longest chain name (`XT_EXTENSION_MAXNAMELEN - 1`).
 const NAME_MAX_LEN: usize = 28;
@@ -12,30 +13,10 @@ const NAME_MAX_LEN: usize = 28;
 /// A name's bytes, zero-padded, and its length.
 type Key = ([u8; NAME_MAX_LEN], u8);
 
-/// FNV-1a, 64 bits.
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
 /// Chain names.
 #[derive(Default)]
 pub(crate) struct ChainSet {
-    names: HashSet<Key, BuildHasherDefault<Fnv>>,
+    names: FastHashSet<Key>,
     /// Names too long to be a chain's, kept as they are.
     long: HashSet<String>,
 }

@@ -272,16 +272,20 @@ pub(crate) fn stale_chains<'a, 'r>(
     rules: impl IntoIterator<Item = &'r ServicePortRules>,
     existing_nat_chains: impl IntoIterator<Item = &'a str>,
 ) -> Vec<&'a str> {
+    let ours: Vec<&str> = existing_nat_chains
+        .into_iter()
+        .filter(|c| is_service_chain(c))
+        .collect();
+    if ours.is_empty() {
+        return ours;
+    }
     let mut active = ChainSet::default();
     for r in rules {
         for chain in r.active_nat_chains() {
             active.insert(chain);
         }
     }
-    existing_nat_chains
-        .into_iter()
-        .filter(|c| is_service_chain(c) && !active.contains(c))
-        .collect()
+    ours.into_iter().filter(|c| !active.contains(c)).collect()
 }
 
 /// Lays out one sync's `iptables-restore` text as `syncProxyRules` writes its four buffers:

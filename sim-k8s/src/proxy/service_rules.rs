@@ -77,12 +77,10 @@ impl ServicePortRules {
         let mut out = ServicePortRules::default();
         let proto = svc.name.protocol.lower();
         let name = svc.name_string();
-        let comment = |name: &str| -> String {
-            if large_cluster_mode {
-                String::new()
-            } else {
-                format!(" -m comment --comment {}", quote(name))
-            }
+        let comment = |endpoint| Comment {
+            off: large_cluster_mode,
+            name: &name,
+            endpoint,
         };
         let cat = categorize(endpoints, svc, &cfg.node_name, &cfg.zone);
         let cluster_chain = svc.cluster_policy_chain();
@@ -324,11 +322,13 @@ impl ServicePortRules {
                 ),
             );
         }
+        // About the size of an endpoint's three lines.
+        out.nat_rules.reserve(cat.all_reachable.len() * 320);
         if uses_cluster_chain {
             out.chain(cluster_chain);
             write_service_to_endpoints(
                 &mut out.nat_rules,
-                svc,
+                svc.sticky_seconds,
                 cluster_chain,
                 &cat.cluster,
                 &comment,
@@ -336,25 +336,32 @@ impl ServicePortRules {
         }
         if uses_local_chain {
             out.chain(local_chain);
-            write_service_to_endpoints(&mut out.nat_rules, svc, local_chain, &cat.local, &comment);
+            write_service_to_endpoints(
+                &mut out.nat_rules,
+                svc.sticky_seconds,
+                local_chain,
+                &cat.local,
+                &comment,
+            );
         }
         for ep in &cat.all_reachable {
             let chain = &ep.chain;
             out.chain(chain);
-            let head = format!("-A {chain}{}", comment(&name));
+            let c = comment(None);
             line(
                 &mut out.nat_rules,
-                format_args!("{head} -s {} -j {KUBE_MARK_MASQ}", ep.ip),
+                format_args!("-A {chain}{c} -s {} -j {KUBE_MARK_MASQ}", ep.ip),
             );
-            let recent = match svc.sticky_seconds {
-                Some(_) => format!(" -m recent --name {chain} --set"),
-                None => String::new(),
+            let (recent, set) = match svc.sticky_seconds {
+                Some(_) => (" -m recent --name ", " --set"),
+                None => ("", ""),
             };
+            let recent_name = if set.is_empty() { "" } else { chain.as_str() };
             line(
                 &mut out.nat_rules,
                 format_args!(
-                    "{head}{recent} -m {proto} -p {proto} -j DNAT --to-destination {}",
-                    ep.addr()
+                    "-A {chain}{c}{recent}{recent_name}{set} -m {proto} -p {proto} -j DNAT --to-destination {}:{}",
+                    ep.ip, ep.port
                 ),
             );
         }
@@ -376,23 +383,44 @@ impl std::fmt::Display for Destination {
     }
 }
 
+/// ` -m comment --comment TEXT` (TEXT quoted when it has a space): the Service port's name,
+/// or with an endpoint `NAME -> IP:PORT`; nothing in large-cluster mode.
+struct Comment<'a> {
+    off: bool,
+    name: &'a str,
+    endpoint: Option<&'a Endpoint>,
+}
+
+impl std::fmt::Display for Comment<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.off, self.endpoint) {
+            (true, _) => Ok(()),
+            (false, Some(ep)) => write!(
+                f,
+                " -m comment --comment \"{} -> {}:{}\"",
+                self.name, ep.ip, ep.port
+            ),
+            (false, None) => write!(f, " -m comment --comment {}", quote(self.name)),
+        }
+    }
+}
+
 /// `writeServiceToEndpointRules`: affinity checks first, then the probability ladder.
-fn write_service_to_endpoints(
+fn write_service_to_endpoints<'a>(
     nat: &mut String,
-    svc: &ServicePort,
+    sticky_seconds: Option<u32>,
     chain: &str,
-    endpoints: &[&Endpoint],
-    comment: &dyn Fn(&str) -> String,
+    endpoints: &[&'a Endpoint],
+    comment: &dyn Fn(Option<&'a Endpoint>) -> Comment<'a>,
 ) {
-    let name = svc.name_string();
-    if let Some(seconds) = svc.sticky_seconds {
+    if let Some(seconds) = sticky_seconds {
         for ep in endpoints {
             let sep = &ep.chain;
             line(
                 nat,
                 format_args!(
                     "-A {chain}{} -m recent --name {sep} --rcheck --seconds {seconds} --reap -j {sep}",
-                    comment(&format!("{name} -> {}", ep.addr()))
+                    comment(Some(ep))
                 ),
             );
         }
@@ -400,27 +428,19 @@ fn write_service_to_endpoints(
     let n = endpoints.len();
     for (i, ep) in endpoints.iter().enumerate() {
         let sep = &ep.chain;
-        let stat = if i + 1 < n {
-            format!(
-                " -m statistic --mode random --probability {}",
-                probability(n - i)
-            )
+        let c = comment(Some(ep));
+        if i + 1 < n {
+            line(
+                nat,
+                format_args!(
+                    "-A {chain}{c} -m statistic --mode random --probability {:.10} -j {sep}",
+                    1.0 / (n - i) as f64
+                ),
+            );
         } else {
-            String::new()
-        };
-        line(
-            nat,
-            format_args!(
-                "-A {chain}{}{stat} -j {sep}",
-                comment(&format!("{name} -> {}", ep.addr()))
-            ),
-        );
+            line(nat, format_args!("-A {chain}{c} -j {sep}"));
+        }
     }
-}
-
-/// `computeProbability`: `1/n` with ten decimals (Go's `%0.10f`).
-pub fn probability(n: usize) -> String {
-    format!("{:.10}", 1.0 / n as f64)
 }
 
 /// A comment argument as kube-proxy writes it: bare when it has no space, else double-quoted.

@@ -140,6 +140,11 @@ impl RuleLines {
     }
 
     pub fn push(&mut self, line: &str) {
+        if self.text.capacity() == 0 {
+            // Room for a few lines: kube-proxy's chains mostly hold two to eleven.
+            self.text.reserve(4 * line.len());
+            self.ends.reserve(4);
+        }
         self.text.push_str(line);
         self.ends.push(self.text.len());
     }

@@ -20,7 +20,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use sim_core::fnv::{FnvHashMap, FnvHashSet};
+use sim_core::hash::{FastHashMap, FastHashSet};
 
 use crate::netfilter::chain::{Chain, Hook};
 use crate::netfilter::error::NetfilterError;
@@ -166,10 +166,12 @@ const ON_PATH: u8 = 1;
 const DONE: u8 = 2;
 
 /// The table's chains as a graph: built-in chains first (hook order), then user chains by
-/// name, each with the indices of the user chains its rules enter.
+/// name, each with the indices of the user chains its rules enter (chain `i`'s are
+/// `targets[starts[i]..starts[i + 1]]`).
 struct Graph<'a> {
     chains: Vec<&'a Chain>,
-    edges: Vec<Vec<usize>>,
+    starts: Vec<usize>,
+    targets: Vec<usize>,
 }
 
 impl<'a> Graph<'a> {
@@ -177,24 +179,34 @@ impl<'a> Graph<'a> {
     fn of(table: &'a Table) -> Result<Self, (&'a str, &'a str)> {
         let chains: Vec<&Chain> = table.chains().collect();
         // Lookups only, never iterated, so the map's order cannot leak into a result.
-        let index: FnvHashMap<&str, usize> = chains
+        let index: FastHashMap<&str, usize> = chains
             .iter()
             .enumerate()
             .filter(|(_, c)| !c.is_builtin())
             .map(|(i, c)| (c.name.as_str(), i))
             .collect();
         let find = |name: &str| index.get(name).copied();
-        let mut edges = Vec::with_capacity(chains.len());
+        let mut starts = Vec::with_capacity(chains.len() + 1);
+        let mut targets = Vec::new();
         for c in &chains {
-            let mut out = Vec::new();
+            starts.push(targets.len());
             for r in &c.rules {
                 if let Some(to) = r.target.as_ref().and_then(|t| t.chain()) {
-                    out.push(find(to).ok_or((to, c.name.as_str()))?);
+                    targets.push(find(to).ok_or((to, c.name.as_str()))?);
                 }
             }
-            edges.push(out);
         }
-        Ok(Graph { chains, edges })
+        starts.push(targets.len());
+        Ok(Graph {
+            chains,
+            starts,
+            targets,
+        })
+    }
+
+    /// The chains chain `i` enters, in rule order.
+    fn edges(&self, i: usize) -> &[usize] {
+        &self.targets[self.starts[i]..self.starts[i + 1]]
     }
 
     /// For each chain, the hooks (as bits) from which it is reachable.
@@ -209,7 +221,7 @@ impl<'a> Graph<'a> {
         }
         while let Some(i) = work.pop() {
             let b = bits[i];
-            for &j in &self.edges[i] {
+            for &j in self.edges(i) {
                 if bits[j] | b != bits[j] {
                     bits[j] |= b;
                     work.push(j);
@@ -230,7 +242,7 @@ impl<'a> Graph<'a> {
             let mut stack = vec![(root, 0usize)];
             mark[root] = ON_PATH;
             while let Some((i, e)) = stack.pop() {
-                let Some(&j) = self.edges[i].get(e) else {
+                let Some(&j) = self.edges(i).get(e) else {
                     mark[i] = DONE;
                     continue;
                 };
@@ -330,7 +342,7 @@ impl Table {
             return false;
         };
         // Chains the restore deleted (lookups only).
-        let gone: FnvHashSet<&str> = j
+        let gone: FastHashSet<&str> = j
             .user
             .keys()
             .filter(|n| !self.user.contains_key(n))
@@ -354,9 +366,9 @@ impl Table {
 
     /// Whether chain `now`, formerly `old`, keeps the table valid and free of loops (see
     /// [`Table::changes_pass`]).
-    fn change_passes(&self, old: Option<&Chain>, now: &Chain, gone: &FnvHashSet<&str>) -> bool {
+    fn change_passes(&self, old: Option<&Chain>, now: &Chain, gone: &FastHashSet<&str>) -> bool {
         let old_rules = old.map_or(&[][..], |c| &c.rules[..]);
-        let old_jumps: FnvHashSet<&str> = old_rules
+        let old_jumps: FastHashSet<&str> = old_rules
             .iter()
             .filter_map(|r| r.target.as_ref()?.chain())
             .collect();
@@ -389,7 +401,7 @@ impl Table {
         if !fits(now, reached) {
             return false;
         }
-        let mut seen: FnvHashSet<&str> = FnvHashSet::default();
+        let mut seen: FastHashSet<&str> = FastHashSet::default();
         while let Some(name) = new_jumps.pop() {
             if name == now.name {
                 return false;
@@ -416,7 +428,7 @@ impl Table {
     /// The hooks (as bits) from which chain `name` is reachable, walking the jumps backwards.
     fn hooks_reaching(&self, name: &str) -> u8 {
         let mut bits = 0;
-        let mut seen: FnvHashSet<&str> = FnvHashSet::default();
+        let mut seen: FastHashSet<&str> = FastHashSet::default();
         let mut work = vec![name];
         while let Some(n) = work.pop() {
             if !seen.insert(n) {

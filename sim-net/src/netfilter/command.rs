@@ -143,7 +143,9 @@ pub(crate) fn parse_rule_spec(tokens: &[Token<'_>]) -> Result<Rule, Located> {
     let mut jump: Option<Target> = None;
     let mut target_seen = false;
     let mut proto_used = false;
-    let mut seen_generic: Vec<&'static str> = Vec::new();
+    // The generic options seen so far (each at most once).
+    let mut seen_generic: [&'static str; 6] = [""; 6];
+    let mut seen = 0;
     let mut invert_at: Option<usize> = None;
     let mut i = 0;
     while i < tokens.len() {
@@ -175,11 +177,12 @@ pub(crate) fn parse_rule_spec(tokens: &[Token<'_>]) -> Result<Rule, Located> {
             _ => None,
         };
         if let Some(g) = generic {
-            if seen_generic.contains(&g) {
+            if seen_generic[..seen].contains(&g) {
                 let flag = if g == "-j" { "-j/-g" } else { g };
                 return Err((NetfilterError::DuplicateOption(flag.to_string()), at));
             }
-            seen_generic.push(g);
+            seen_generic[seen] = g;
+            seen += 1;
             let v = value(i)?;
             let bad = |expected: &str| {
                 (

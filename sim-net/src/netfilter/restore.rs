@@ -37,7 +37,7 @@ use crate::netfilter::ruleset::Ruleset;
 use crate::netfilter::table::{CHAIN_NAME_MAX_LEN, Table, TableName};
 use crate::netfilter::tokenize::tokenize;
 use crate::netfilter::value::parse_counters;
-use sim_core::fnv::FnvHashMap;
+use sim_core::hash::FastHashMap;
 
 /// The switches of `iptables-restore` the model has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -372,7 +372,7 @@ fn split_counters(line: &str) -> Result<(Option<Counters>, &str, usize), Located
 /// less).
 #[derive(Default)]
 struct Resent {
-    declared: FnvHashMap<String, (usize, Arc<Chain>)>,
+    declared: FastHashMap<String, (usize, Arc<Chain>)>,
     /// The chain the last re-sent line went to, with its count (lines come in runs per chain:
     /// a run needs no lookup). Its count in `declared` is stale until the run ends.
     run: Option<(Arc<Chain>, usize)>,

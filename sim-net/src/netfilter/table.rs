@@ -12,7 +12,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use sim_core::fnv::FnvHashMap;
+use sim_core::hash::FastHashMap;
 
 use crate::netfilter::chain::{Chain, ChainKind, Hook, Policy};
 use crate::netfilter::error::NetfilterError;
@@ -122,7 +122,7 @@ pub(crate) fn check_chain_name(name: &str) -> Result<(), NetfilterError> {
 /// For each chain name, the chains holding rules that jump (`-j`) or go (`-g`) to it, with
 /// how many such rules each holds. Looked up per rule added; iterated only where the order
 /// cannot reach an output.
-pub(crate) type Refs = FnvHashMap<String, FnvHashMap<String, u32>>;
+pub(crate) type Refs = FastHashMap<String, FastHashMap<String, u32>>;
 
 /// One table.
 #[derive(Debug, Clone)]

@@ -19,7 +19,7 @@ pub(crate) struct Token<'a> {
 /// The arguments of `line`, or the error and the column of the opening quote.
 pub(crate) fn tokenize(line: &str) -> Result<Vec<Token<'_>>, (NetfilterError, usize)> {
     let b = line.as_bytes();
-    let mut tokens = Vec::new();
+    let mut tokens = Vec::with_capacity(24);
     let mut i = 0;
     // Characters before byte `i` (UTF-8 continuation bytes do not start a character).
     let mut col = 0;

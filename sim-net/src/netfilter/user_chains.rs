@@ -5,14 +5,14 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use sim_core::fnv::FnvHashMap;
+use sim_core::hash::FastHashMap;
 
 use crate::netfilter::chain::Chain;
 
 /// User chains by name.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct UserChains {
-    by_name: FnvHashMap<String, Arc<Chain>>,
+    by_name: FastHashMap<String, Arc<Chain>>,
     order: BTreeSet<String>,
 }
 

@@ -46,7 +46,7 @@
 
 use core::fmt;
 
-use sim_core::fnv;
+use sim_core::hash as fnv;
 use smoltcp::wire::Error;
 
 /// Byte offsets of the header fields.
