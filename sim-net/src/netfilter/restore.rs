@@ -29,10 +29,10 @@ use std::collections::btree_map::Entry;
 
 use std::sync::Arc;
 
-use crate::netfilter::chain::{Chain, Policy};
+use crate::netfilter::chain::{Chain, Policy, RuleLines};
 use crate::netfilter::command::{Command, DeleteWhich, parse_command};
 use crate::netfilter::error::{NetfilterError, RestoreError};
-use crate::netfilter::rule::Counters;
+use crate::netfilter::rule::{Counters, Rule};
 use crate::netfilter::ruleset::Ruleset;
 use crate::netfilter::table::{CHAIN_NAME_MAX_LEN, Table, TableName};
 use crate::netfilter::tokenize::tokenize;
@@ -262,9 +262,7 @@ fn chain_line(
             resent.settle(table, name);
             match table.user.get(name).filter(|c| c.lines.is_some()) {
                 Some(chain) => {
-                    resent
-                        .declared
-                        .insert(name.to_string(), (0, Arc::clone(chain)));
+                    resent.declare(name, Arc::clone(chain));
                     Ok(())
                 }
                 None => table.flush_chain(name).map_err(at),
@@ -285,6 +283,7 @@ fn rule_line(
     let tokens = tokenize(rest).map_err(|(e, col)| (e, Some(col + offset)))?;
     let cmd = parse_command(&tokens).map_err(|(e, col)| (e, col.map(|c| c + offset)))?;
     match &cmd {
+        Command::Append { chain, .. } if resent.holds(chain) => {}
         Command::Append { chain, .. }
         | Command::Insert { chain, .. }
         | Command::Delete { chain, .. }
@@ -292,10 +291,7 @@ fn rule_line(
         | Command::Policy { chain, .. } => resent.settle(table, chain),
         Command::NewChain(_) => {}
         // Deleting a chain asks whether rules still jump to it.
-        Command::DeleteChain(Some(chain)) => {
-            resent.settle(table, chain);
-            resent.settle_referrers(table, chain);
-        }
+        Command::DeleteChain(Some(chain)) => resent.settle_for_delete(table, chain),
         Command::DeleteChain(None) | Command::Flush(None) => resent.settle_all(table),
     }
     if counters.is_some() && !matches!(cmd, Command::Append { .. } | Command::Insert { .. }) {
@@ -310,9 +306,12 @@ fn rule_line(
     match cmd {
         Command::Append { chain, mut rule } => {
             rule.counters = counters.unwrap_or_default();
-            table
-                .append_line(&chain, rule, rest.trim_start_matches([' ', '\t']))
-                .map_err(none)
+            let text = rest.trim_start_matches([' ', '\t']);
+            if resent.holds(&chain) {
+                resent.append(table, &chain, rule, text).map_err(none)
+            } else {
+                table.append_line(&chain, rule, text).map_err(none)
+            }
         }
         Command::Insert {
             chain,
@@ -363,25 +362,94 @@ fn split_counters(line: &str) -> Result<(Option<Counters>, &str, usize), Located
     }
 }
 
-/// User chains declared again under `--noflush` whose flush is put off: each with how many of
-/// its rules the lines since have re-sent, in order, with the same text and counters. Such a
-/// chain still holds all its old rules. Before anything else touches it, and at COMMIT, it is
-/// settled: cut to the re-sent rules, which is what the flush and the re-sent appends would
-/// have made of it. A chain whose lines are all re-sent is never touched at all. Each is
-/// held with the chain itself, which does not change until it is settled (a lookup per line
-/// less).
+/// User chains declared again under `--noflush` whose flush is put off. Such a chain still
+/// holds all its old rules while the lines that follow are matched against its old lines:
+/// while they re-send them in order (same text, same counters) only a count moves; once they
+/// differ, the chain's new content is planned as runs of old rules kept and new rules parsed,
+/// a line that equals one of the next few old lines counting as the old lines before it
+/// deleted. Before anything else touches a declared chain, and at COMMIT, it is settled: it
+/// becomes what the flush and the appends would have made of it, with the jump references of
+/// its dropped rules removed and of its new ones added. A chain whose lines are all re-sent is
+/// never touched at all; a Service added to kube-proxy's `KUBE-SERVICES` costs the parse of
+/// its own line and a copy of the chain.
 #[derive(Default)]
 struct Resent {
-    declared: FastHashMap<String, (usize, Arc<Chain>)>,
-    /// The chain the last re-sent line went to, with its count (lines come in runs per chain:
-    /// a run needs no lookup). Its count in `declared` is stale until the run ends.
-    run: Option<(Arc<Chain>, usize)>,
+    declared: Vec<Declared>,
+    by_name: FastHashMap<String, usize>,
+    /// The declared chain the last line went to (lines come in runs per chain: a run needs
+    /// no lookup).
+    run: Option<usize>,
+}
+
+/// One declared chain.
+struct Declared {
+    /// The chain as declared, unchanged in the table until settled.
+    chain: Arc<Chain>,
+    /// Its old lines consumed so far (matched, or skipped as deleted).
+    next: usize,
+    /// Its new content once the lines stopped re-sending the old ones in order; `None` while
+    /// they are exactly its first `next` old lines.
+    plan: Option<Vec<Piece>>,
+    settled: bool,
+}
+
+/// Part of a declared chain's new content.
+enum Piece {
+    /// Old rules kept, by index.
+    Old(std::ops::Range<usize>),
+    /// A rule parsed from a new line, and the line.
+    New(Box<(Rule, String)>),
+}
+
+/// How many old lines a line may skip to match: an edit of kube-proxy's `KUBE-SERVICES`
+/// deletes one Service's lines, a few at most.
+const SKIP_WINDOW: usize = 8;
+
+impl Declared {
+    /// Whether old line `i` is `cmd` with `counters`.
+    fn old_is(&self, i: usize, cmd: &str, counters: Counters) -> bool {
+        self.chain.lines.as_ref().and_then(|l| l.get(i)) == Some(cmd)
+            && self
+                .chain
+                .rules
+                .get(i)
+                .is_some_and(|r| r.counters == counters)
+    }
+
+    /// The plan, started from the old lines matched so far.
+    fn plan(&mut self) -> &mut Vec<Piece> {
+        let next = self.next;
+        self.plan.get_or_insert_with(|| vec![Piece::Old(0..next)])
+    }
 }
 
 impl Resent {
-    /// Whether `line` is the next rule of a declared chain, re-sent (then it is counted).
+    fn declare(&mut self, name: &str, chain: Arc<Chain>) {
+        self.by_name.insert(name.to_string(), self.declared.len());
+        self.declared.push(Declared {
+            chain,
+            next: 0,
+            plan: None,
+            settled: false,
+        });
+    }
+
+    /// The unsettled declared chain `name`.
+    fn find(&self, name: &str) -> Option<usize> {
+        if let Some(i) = self.run
+            && self.declared[i].chain.name == name
+        {
+            return Some(i);
+        }
+        self.by_name
+            .get(name)
+            .copied()
+            .filter(|&i| !self.declared[i].settled)
+    }
+
+    /// Whether `line` re-sends an old line of a declared chain (then it is taken).
     fn matches(&mut self, line: &str, opts: RestoreOptions) -> bool {
-        if self.declared.is_empty() {
+        if self.by_name.is_empty() {
             return false;
         }
         let Ok((counters, cmd, _)) = split_counters(line) else {
@@ -394,80 +462,127 @@ impl Resent {
         else {
             return false;
         };
-        if self.run.as_ref().is_none_or(|(c, _)| c.name != name) {
-            self.end_run();
-            let Some((next, chain)) = self.declared.get(name) else {
-                return false;
-            };
-            self.run = Some((Arc::clone(chain), *next));
-        }
-        let Some((chain, next)) = &mut self.run else {
+        let Some(i) = self.find(name) else {
             return false;
         };
+        self.run = Some(i);
         let counters = counters.filter(|_| opts.counters).unwrap_or_default();
-        let same = chain.lines.as_ref().and_then(|l| l.get(*next)) == Some(cmd)
-            && chain
-                .rules
-                .get(*next)
-                .is_some_and(|r| r.counters == counters);
-        if same {
-            *next += 1;
+        let d = &mut self.declared[i];
+        if d.plan.is_none() && d.old_is(d.next, cmd, counters) {
+            d.next += 1;
+            return true;
         }
-        same
+        let Some(at) = (d.next..d.next + SKIP_WINDOW).find(|&j| d.old_is(j, cmd, counters)) else {
+            return false;
+        };
+        let plan = d.plan();
+        match plan.last_mut() {
+            Some(Piece::Old(r)) if r.end == at => r.end = at + 1,
+            _ => plan.push(Piece::Old(at..at + 1)),
+        }
+        d.next = at + 1;
+        true
     }
 
-    /// Writes the current run's count back.
-    fn end_run(&mut self) {
-        if let Some((chain, next)) = self.run.take()
-            && let Some(entry) = self.declared.get_mut(&chain.name)
-        {
-            entry.0 = next;
-        }
+    /// Whether chain `name` is declared and unsettled.
+    fn holds(&self, name: &str) -> bool {
+        self.find(name).is_some()
+    }
+
+    /// `-A NAME RULE` as the new line `line` of declared chain `name`.
+    fn append(
+        &mut self,
+        table: &Table,
+        name: &str,
+        rule: Rule,
+        line: &str,
+    ) -> Result<(), NetfilterError> {
+        let i = self
+            .find(name)
+            .expect("appends go here only to declared chains");
+        let d = &mut self.declared[i];
+        crate::netfilter::check::check_rule(table.name(), &d.chain, &rule)?;
+        d.plan()
+            .push(Piece::New(Box::new((rule, line.to_string()))));
+        Ok(())
     }
 
     /// Settles chain `name` if it is declared (see [`Resent`]).
     fn settle(&mut self, table: &mut Table, name: &str) {
-        self.end_run();
-        if let Some((kept, chain)) = self.declared.remove(name) {
-            drop(chain);
-            table
-                .truncate_chain(name, kept)
-                .expect("a declared chain exists until it is settled");
+        if let Some(i) = self.find(name) {
+            self.settle_at(table, i);
         }
     }
 
-    /// Settles the declared chains holding rules that jump or go to `target`, so that its
-    /// reference count is the one the flushes would have left.
-    fn settle_referrers(&mut self, table: &mut Table, target: &str) {
-        if self.declared.is_empty() {
+    fn settle_at(&mut self, table: &mut Table, i: usize) {
+        self.run = None;
+        let d = &mut self.declared[i];
+        d.settled = true;
+        let name = d.chain.name.clone();
+        let Some(plan) = d.plan.take() else {
+            table
+                .truncate_chain(&name, d.next)
+                .expect("a declared chain exists until it is settled");
             return;
+        };
+        let old = Arc::clone(&d.chain);
+        let old_lines = old
+            .lines
+            .as_ref()
+            .expect("declared chains have their lines");
+        let mut rules = Vec::new();
+        let mut lines = RuleLines::default();
+        let mut kept = vec![false; old.rules.len()];
+        let mut added = Vec::new();
+        for piece in plan {
+            match piece {
+                Piece::Old(r) => {
+                    for j in r {
+                        kept[j] = true;
+                        rules.push(old.rules[j].clone());
+                        lines.push(old_lines.get(j).expect("a line per rule"));
+                    }
+                }
+                Piece::New(new) => {
+                    let (rule, line) = *new;
+                    added.push(rules.len());
+                    rules.push(rule);
+                    lines.push(&line);
+                }
+            }
         }
-        self.end_run();
-        let mut from: Vec<String> = table
+        let gone = old.rules.iter().zip(&kept).filter(|(_, k)| !**k);
+        table
+            .replace_rules(&name, rules, lines, gone.map(|(r, _)| r), &added)
+            .expect("a declared chain exists until it is settled");
+    }
+
+    /// Settles what a deletion of chain `target` must see as it is: `target` itself, the
+    /// declared chains whose old rules jump or go to it, and those with new rules.
+    fn settle_for_delete(&mut self, table: &mut Table, target: &str) {
+        self.settle(table, target);
+        let from: Vec<usize> = table
             .referrers(target)
-            .filter(|c| self.declared.contains_key(*c))
-            .map(str::to_string)
+            .filter_map(|c| self.find(c))
+            .chain((0..self.declared.len()).filter(|&i| self.declared[i].plan.is_some()))
             .collect();
-        from.sort();
-        for c in from {
-            self.settle(table, &c);
+        for i in from {
+            if !self.declared[i].settled {
+                self.settle_at(table, i);
+            }
         }
     }
 
-    /// Settles every declared chain, in name order.
+    /// Settles every declared chain, in the order declared.
     fn settle_all(&mut self, table: &mut Table) {
-        self.end_run();
-        let mut declared: Vec<(String, usize)> = self
-            .declared
-            .drain()
-            .map(|(name, (kept, _))| (name, kept))
-            .collect();
-        declared.sort();
-        for (name, kept) in declared {
-            table
-                .truncate_chain(&name, kept)
-                .expect("a declared chain exists until it is settled");
+        for i in 0..self.declared.len() {
+            if !self.declared[i].settled {
+                self.settle_at(table, i);
+            }
         }
+        self.declared.clear();
+        self.by_name.clear();
+        self.run = None;
     }
 }
 
@@ -507,14 +622,15 @@ mod tests {
             1 => chain().prop_map(|c| format!("-X {c}")),
             1 => chain().prop_map(|c| format!("-N {c}")),
             // Expanded by `expand` into the chain's declaration and its lines now.
-            6 => (chain(), 0..4usize, 0..ARGS.len(), 0..3usize)
-                .prop_map(|(c, at, a, n)| format!("@resend {c} {at} {a} {n}")),
+            6 => (chain(), 0..4usize, 0..ARGS.len(), 0..3usize, 0..4usize)
+                .prop_map(|(c, at, a, n, edit)| format!("@resend {c} {at} {a} {n} {edit}")),
         ]
     }
 
-    /// `@resend CHAIN AT ARGS COUNTERS` → `:CHAIN - [0:0]` and the chain's lines as they are
-    /// in `r`, line `AT` (if any) replaced by `ARGS`, with no counters (0), `[0:0]` (1) or
-    /// `[3:120]` (2) before each.
+    /// `@resend CHAIN AT ARGS COUNTERS EDIT` → `:CHAIN - [0:0]` and the chain's lines as they
+    /// are in `r`, with no counters (0), `[0:0]` (1) or `[3:120]` (2) before each, and line
+    /// `AT` (if any) replaced by `ARGS` (EDIT 0), preceded by a new line of `ARGS` (1),
+    /// deleted (2), or moved to the end (3).
     fn expand(input: &str, r: &Ruleset) -> String {
         let mut out = String::new();
         for l in input.lines() {
@@ -524,6 +640,7 @@ mod tests {
                 continue;
             };
             let w: Vec<&str> = spec.split(' ').collect();
+            let edit: usize = w[4].parse().unwrap();
             let (name, at, args, n) = (
                 w[0],
                 w[1].parse::<usize>().unwrap(),
@@ -536,12 +653,24 @@ mod tests {
             let Some(lines) = chain.and_then(|c| c.lines.as_ref()) else {
                 continue;
             };
-            for i in 0..lines.len() {
-                let line = if i == at {
-                    format!("-A {name} {}", ARGS[args])
-                } else {
-                    lines.get(i).unwrap().to_string()
-                };
+            let mut sent: Vec<String> = (0..lines.len())
+                .map(|i| lines.get(i).unwrap().to_string())
+                .collect();
+            let new = format!("-A {name} {}", ARGS[args]);
+            if at < sent.len() {
+                match edit {
+                    0 => sent[at] = new,
+                    1 => sent.insert(at, new),
+                    2 => {
+                        sent.remove(at);
+                    }
+                    _ => {
+                        let moved = sent.remove(at);
+                        sent.push(moved);
+                    }
+                }
+            }
+            for line in sent {
                 out.push_str(&format!("{prefix}{line}\n"));
             }
         }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use sim_core::hash::FastHashMap;
 
-use crate::netfilter::chain::{Chain, ChainKind, Hook, Policy};
+use crate::netfilter::chain::{Chain, ChainKind, Hook, Policy, RuleLines};
 use crate::netfilter::error::NetfilterError;
 use crate::netfilter::journal::Journal;
 use crate::netfilter::rule::{Counters, Rule};
@@ -326,6 +326,31 @@ impl Table {
                 drop_ref(&mut self.refs, name, r);
             }
         }
+        Ok(())
+    }
+
+    /// Gives chain `name` the rules `rules` (added by `lines`), of which those at `added` are
+    /// new; `gone` are its rules that are not among them.
+    pub(crate) fn replace_rules<'a>(
+        &mut self,
+        name: &str,
+        rules: Vec<Rule>,
+        lines: RuleLines,
+        gone: impl Iterator<Item = &'a Rule>,
+        added: &[usize],
+    ) -> Result<(), NetfilterError> {
+        self.changing(name);
+        let slot = slot_in(&mut self.builtin, &mut self.user, name)?;
+        for r in gone {
+            drop_ref(&mut self.refs, name, r);
+        }
+        for &i in added {
+            add_ref(&mut self.refs, name, &rules[i]);
+        }
+        let mut c = slot.emptied();
+        c.rules = rules;
+        c.lines = Some(lines);
+        *slot = Arc::new(c);
         Ok(())
     }
 
