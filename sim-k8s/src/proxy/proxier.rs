@@ -391,7 +391,7 @@ fn jump_rule(table: &str, builtin: &str, chain: &str, args: &str) -> Result<Rule
         .and_then(|t| scratch.table(t))
         .and_then(|t| t.chain(builtin))
         .and_then(|c| c.rules.first())
-        .cloned()
+        .map(|r| Rule::clone(r))
         .expect("the scratch table holds the one rule it was given"))
 }
 

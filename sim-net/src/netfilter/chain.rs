@@ -3,6 +3,7 @@
 //! `:NAME - [0:0]`).
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::netfilter::rule::{Counters, Rule};
 
@@ -95,7 +96,7 @@ pub enum ChainKind {
 pub struct Chain {
     pub name: String,
     pub kind: ChainKind,
-    pub rules: Vec<Rule>,
+    pub rules: Vec<Arc<Rule>>,
     /// The `iptables-restore` lines that added the rules, one per rule, while every rule came
     /// from one (`None` once a rule came another way): a restore that declares the chain again
     /// and sends the same lines leaves it as it is (see `restore`).

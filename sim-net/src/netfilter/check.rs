@@ -160,6 +160,9 @@ fn hook_restriction(t: &Target) -> Option<(&'static str, u8, &'static str)> {
     })
 }
 
+/// How far ahead a changed chain's target is looked for among the old ones in order.
+const ALIGN_WINDOW: usize = 8;
+
 /// Walk marks of [`Graph::find_loop`].
 const NEW: u8 = 0;
 const ON_PATH: u8 = 1;
@@ -368,17 +371,35 @@ impl Table {
     /// [`Table::changes_pass`]).
     fn change_passes(&self, old: Option<&Chain>, now: &Chain, gone: &FastHashSet<&str>) -> bool {
         let old_rules = old.map_or(&[][..], |c| &c.rules[..]);
-        let old_jumps: FastHashSet<&str> = old_rules
+        let old_targets: Vec<&Target> =
+            old_rules.iter().filter_map(|r| r.target.as_ref()).collect();
+        // The targets that do not line up with an equal old one, in order: a chain edited by
+        // a restore keeps most of its targets in place, and those need no set of old jumps.
+        let mut unaligned: Vec<&Target> = Vec::new();
+        let mut at = 0;
+        for target in now.rules.iter().filter_map(|r| r.target.as_ref()) {
+            let window = at..old_targets.len().min(at + ALIGN_WINDOW);
+            match window.into_iter().find(|&j| old_targets[j] == target) {
+                Some(j) => {
+                    at = j + 1;
+                    if !gone.is_empty() && target.chain().is_some_and(|to| gone.contains(to)) {
+                        return false;
+                    }
+                }
+                None => unaligned.push(target),
+            }
+        }
+        if unaligned.is_empty() {
+            return true;
+        }
+        let old_jumps: FastHashSet<&str> = old_targets.iter().filter_map(|t| t.chain()).collect();
+        let old_limits: BTreeSet<u8> = old_targets
             .iter()
-            .filter_map(|r| r.target.as_ref()?.chain())
-            .collect();
-        let old_limits: BTreeSet<u8> = old_rules
-            .iter()
-            .filter_map(|r| Some(hook_restriction(r.target.as_ref()?)?.1))
+            .filter_map(|t| Some(hook_restriction(t)?.1))
             .collect();
         let mut new_jumps: Vec<&str> = Vec::new();
         let mut new_limit = false;
-        for target in now.rules.iter().filter_map(|r| r.target.as_ref()) {
+        for target in unaligned {
             if let Some(to) = target.chain() {
                 if old_jumps.contains(to) {
                     if gone.contains(to) {

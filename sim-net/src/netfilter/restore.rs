@@ -546,14 +546,14 @@ impl Resent {
                 Piece::New(new) => {
                     let (rule, line) = *new;
                     added.push(rules.len());
-                    rules.push(rule);
+                    rules.push(Arc::new(rule));
                     lines.push(&line);
                 }
             }
         }
         let gone = old.rules.iter().zip(&kept).filter(|(_, k)| !**k);
         table
-            .replace_rules(&name, rules, lines, gone.map(|(r, _)| r), &added)
+            .replace_rules(&name, rules, lines, gone.map(|(r, _)| &**r), &added)
             .expect("a declared chain exists until it is settled");
     }
 

@@ -334,7 +334,7 @@ impl Table {
     pub(crate) fn replace_rules<'a>(
         &mut self,
         name: &str,
-        rules: Vec<Rule>,
+        rules: Vec<Arc<Rule>>,
         lines: RuleLines,
         gone: impl Iterator<Item = &'a Rule>,
         added: &[usize],
@@ -421,7 +421,7 @@ impl Table {
         }
         let c = Arc::make_mut(slot);
         add_ref(&mut self.refs, chain, &rule);
-        c.rules.insert(pos - 1, rule);
+        c.rules.insert(pos - 1, Arc::new(rule));
         match (&mut c.lines, line) {
             (Some(lines), Some(line)) if pos == len + 1 => lines.push(line),
             (lines, _) => *lines = None,
@@ -461,7 +461,7 @@ impl Table {
         let rule = c.rules.remove(pos - 1);
         c.lines = None;
         drop_ref(&mut self.refs, chain, &rule);
-        Ok(rule)
+        Ok(Arc::unwrap_or_clone(rule))
     }
 
     /// `iptables -P CHAIN POLICY`; `counters` also sets the chain's counters.
@@ -499,7 +499,7 @@ impl Table {
         let len = c.rules.len();
         match c.rules.get_mut(pos.wrapping_sub(1)) {
             Some(r) => {
-                r.counters = counters;
+                Arc::make_mut(r).counters = counters;
                 Ok(())
             }
             None => Err(NetfilterError::RuleIndexOutOfRange {
