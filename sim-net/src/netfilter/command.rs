@@ -60,10 +60,12 @@ pub(crate) fn parse_command(tokens: &[Token<'_>]) -> Result<Command, Located> {
         return Err((NetfilterError::ExpectedCommand(String::new()), None));
     };
     let arg = |i: usize| -> Result<&str, Located> {
-        tokens.get(i).map(|t| t.text.as_ref()).ok_or((
-            NetfilterError::MissingArgument(first.text.to_string()),
-            Some(first.column),
-        ))
+        tokens.get(i).map(|t| t.text.as_ref()).ok_or_else(|| {
+            (
+                NetfilterError::MissingArgument(first.text.to_string()),
+                Some(first.column),
+            )
+        })
     };
     let no_more = |from: usize| -> Result<(), Located> {
         match tokens.get(from) {
@@ -165,7 +167,7 @@ pub(crate) fn parse_rule_spec(tokens: &[Token<'_>]) -> Result<Rule, Located> {
             tokens
                 .get(i + 1)
                 .map(|t| t.text.as_ref())
-                .ok_or((NetfilterError::MissingArgument(text.to_string()), at))
+                .ok_or_else(|| (NetfilterError::MissingArgument(text.to_string()), at))
         };
         let generic = match text {
             "-s" | "--source" | "--src" => Some("-s"),
@@ -256,10 +258,12 @@ pub(crate) fn parse_rule_spec(tokens: &[Token<'_>]) -> Result<Rule, Located> {
                 return Err((NetfilterError::CannotInvert(text.to_string()), at));
             }
             let v = value(i)?;
-            let module = MatchModule::from_name(v).ok_or((
-                NetfilterError::UnknownMatch(v.to_string()),
-                Some(tokens[i + 1].column),
-            ))?;
+            let module = MatchModule::from_name(v).ok_or_else(|| {
+                (
+                    NetfilterError::UnknownMatch(v.to_string()),
+                    Some(tokens[i + 1].column),
+                )
+            })?;
             for e in exts.iter_mut() {
                 if let Ext::Match(m) = e
                     && m.module == module
@@ -315,7 +319,7 @@ pub(crate) fn parse_rule_spec(tokens: &[Token<'_>]) -> Result<Rule, Located> {
         let mut buf = [""; 2];
         let given = tokens
             .get(i + 1..i + 1 + spec.args)
-            .ok_or((NetfilterError::MissingArgument(text.to_string()), at))?;
+            .ok_or_else(|| (NetfilterError::MissingArgument(text.to_string()), at))?;
         for (slot, t) in buf.iter_mut().zip(given) {
             *slot = t.text.as_ref();
         }

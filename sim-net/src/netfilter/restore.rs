@@ -221,7 +221,7 @@ fn chain_line(
         Some(&(text, col)) => Some(
             parse_counters(text)
                 .map(|(p, b)| Counters::new(p, b))
-                .ok_or((NetfilterError::BadCounters(text.to_string()), Some(col)))?,
+                .ok_or_else(|| (NetfilterError::BadCounters(text.to_string()), Some(col)))?,
         ),
         None => None,
     };
@@ -240,15 +240,19 @@ fn chain_line(
             if policy == "-" {
                 return Ok(());
             }
-            let p = Policy::from_name(policy).ok_or((
-                NetfilterError::BadPolicy(policy.to_string()),
-                Some(policy_col),
-            ))?;
+            let p = Policy::from_name(policy).ok_or_else(|| {
+                (
+                    NetfilterError::BadPolicy(policy.to_string()),
+                    Some(policy_col),
+                )
+            })?;
             let counters = if opts.counters {
-                counters.ok_or((
-                    NetfilterError::MissingCounters(name.to_string()),
-                    Some(name_col),
-                ))?
+                counters.ok_or_else(|| {
+                    (
+                        NetfilterError::MissingCounters(name.to_string()),
+                        Some(name_col),
+                    )
+                })?
             } else {
                 Counters::default()
             };
@@ -335,7 +339,7 @@ fn rule_line(
         }
         Command::Policy { chain, policy } => {
             let p = Policy::from_name(&policy)
-                .ok_or((NetfilterError::BadPolicy(policy.clone()), None))?;
+                .ok_or_else(|| (NetfilterError::BadPolicy(policy.clone()), None))?;
             table.set_policy(&chain, p, None).map_err(none)
         }
     }
@@ -348,10 +352,10 @@ fn split_counters(line: &str) -> Result<(Option<Counters>, &str, usize), Located
         Some(_) => {
             let end = line
                 .find(']')
-                .ok_or((NetfilterError::BadCounters(line.to_string()), Some(1)))?;
+                .ok_or_else(|| (NetfilterError::BadCounters(line.to_string()), Some(1)))?;
             let text = &line[..=end];
             let c = parse_counters(text)
-                .ok_or((NetfilterError::BadCounters(text.to_string()), Some(1)))?;
+                .ok_or_else(|| (NetfilterError::BadCounters(text.to_string()), Some(1)))?;
             Ok((
                 Some(Counters::new(c.0, c.1)),
                 &line[end + 1..],

@@ -31,6 +31,20 @@ pub(crate) fn tokenize(line: &str) -> Result<Vec<Token<'_>>, (NetfilterError, us
         }
         let start = i;
         let start_col = col + 1;
+        // Most words hold no quote: found with one scan, and borrowed.
+        let end = b[i..]
+            .iter()
+            .position(|&c| matches!(c, b' ' | b'\t' | b'"'))
+            .map_or(b.len(), |n| i + n);
+        if b.get(end) != Some(&b'"') {
+            col += b[i..end].iter().filter(|&&c| c & 0xc0 != 0x80).count();
+            tokens.push(Token {
+                text: Cow::Borrowed(&line[start..end]),
+                column: start_col,
+            });
+            i = end;
+            continue;
+        }
         // A bare word borrows from the line; quotes or escapes make an owned copy.
         let mut owned: Option<Vec<u8>> = None;
         let mut quote_col = 0;
@@ -87,7 +101,10 @@ pub(crate) fn tokenize(line: &str) -> Result<Vec<Token<'_>>, (NetfilterError, us
             return Err((NetfilterError::UnterminatedQuote, quote_col));
         }
         let text = match owned {
-            Some(v) => Cow::Owned(String::from_utf8_lossy(&v).into_owned()),
+            Some(v) => Cow::Owned(
+                String::from_utf8(v)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            ),
             None => Cow::Borrowed(&line[start..i]),
         };
         tokens.push(Token {

@@ -3,6 +3,7 @@
 //! their names (iptables-save's order) through the sorted set of names kept beside it.
 
 use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use sim_core::hash::FastHashMap;
@@ -40,11 +41,12 @@ impl UserChains {
 
     /// Puts `chain` under `name`; returns the chain it replaces.
     pub fn insert(&mut self, name: String, chain: Arc<Chain>) -> Option<Arc<Chain>> {
-        match self.by_name.get_mut(&name) {
-            Some(old) => Some(std::mem::replace(old, chain)),
-            None => {
-                self.order.insert(name.clone());
-                self.by_name.insert(name, chain)
+        match self.by_name.entry(name) {
+            Entry::Occupied(mut e) => Some(e.insert(chain)),
+            Entry::Vacant(e) => {
+                self.order.insert(e.key().clone());
+                e.insert(chain);
+                None
             }
         }
     }
