@@ -74,7 +74,10 @@ impl ServicePortRules {
         svc: &ServicePort,
         endpoints: &[Endpoint],
     ) -> ServicePortRules {
-        let mut out = ServicePortRules::default();
+        let mut out = ServicePortRules {
+            nat_shared: String::with_capacity(256),
+            ..ServicePortRules::default()
+        };
         let proto = svc.name.protocol.lower();
         let name = svc.name_string();
         let comment = |endpoint| Comment {
@@ -324,6 +327,7 @@ impl ServicePortRules {
         }
         // About the size of an endpoint's three lines.
         out.nat_rules.reserve(cat.all_reachable.len() * 320);
+        out.nat_chains.reserve((cat.all_reachable.len() + 2) * 32);
         if uses_cluster_chain {
             out.chain(cluster_chain);
             write_service_to_endpoints(

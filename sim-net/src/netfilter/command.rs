@@ -31,35 +31,35 @@ pub(crate) enum DeleteWhich {
 
 /// One command.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Command {
+pub(crate) enum Command<'t> {
     Append {
-        chain: String,
+        chain: &'t str,
         rule: Rule,
     },
     Insert {
-        chain: String,
+        chain: &'t str,
         pos: usize,
         rule: Rule,
     },
     Delete {
-        chain: String,
+        chain: &'t str,
         which: DeleteWhich,
     },
-    NewChain(String),
-    DeleteChain(Option<String>),
-    Flush(Option<String>),
+    NewChain(&'t str),
+    DeleteChain(Option<&'t str>),
+    Flush(Option<&'t str>),
     Policy {
-        chain: String,
-        policy: String,
+        chain: &'t str,
+        policy: &'t str,
     },
 }
 
 /// Parses the tokens of one rule line (after any `[p:b]` prefix).
-pub(crate) fn parse_command(tokens: &[Token<'_>]) -> Result<Command, Located> {
+pub(crate) fn parse_command<'t>(tokens: &'t [Token<'_>]) -> Result<Command<'t>, Located> {
     let Some(first) = tokens.first() else {
         return Err((NetfilterError::ExpectedCommand(String::new()), None));
     };
-    let arg = |i: usize| -> Result<&str, Located> {
+    let arg = |i: usize| -> Result<&'t str, Located> {
         tokens.get(i).map(|t| t.text.as_ref()).ok_or_else(|| {
             (
                 NetfilterError::MissingArgument(first.text.to_string()),
@@ -76,17 +76,17 @@ pub(crate) fn parse_command(tokens: &[Token<'_>]) -> Result<Command, Located> {
             None => Ok(()),
         }
     };
-    let optional_chain = |i: usize| -> Result<Option<String>, Located> {
+    let optional_chain = |i: usize| -> Result<Option<&'t str>, Located> {
         no_more(i + 1)?;
-        Ok(tokens.get(i).map(|t| t.text.to_string()))
+        Ok(tokens.get(i).map(|t| t.text.as_ref()))
     };
     match first.text.as_ref() {
         "-A" | "--append" => Ok(Command::Append {
-            chain: arg(1)?.to_string(),
+            chain: arg(1)?,
             rule: parse_rule_spec(&tokens[2..])?,
         }),
         "-I" | "--insert" => {
-            let chain = arg(1)?.to_string();
+            let chain = arg(1)?;
             let (pos, rest) = match tokens
                 .get(2)
                 .and_then(|t| parse_uint(&t.text, u64::from(u32::MAX)))
@@ -101,7 +101,7 @@ pub(crate) fn parse_command(tokens: &[Token<'_>]) -> Result<Command, Located> {
             })
         }
         "-D" | "--delete" => {
-            let chain = arg(1)?.to_string();
+            let chain = arg(1)?;
             let which = match tokens
                 .get(2)
                 .and_then(|t| parse_uint(&t.text, u64::from(u32::MAX)))
@@ -112,15 +112,15 @@ pub(crate) fn parse_command(tokens: &[Token<'_>]) -> Result<Command, Located> {
             Ok(Command::Delete { chain, which })
         }
         "-N" | "--new-chain" => {
-            let c = arg(1)?.to_string();
+            let c = arg(1)?;
             no_more(2)?;
             Ok(Command::NewChain(c))
         }
         "-X" | "--delete-chain" => Ok(Command::DeleteChain(optional_chain(1)?)),
         "-F" | "--flush" => Ok(Command::Flush(optional_chain(1)?)),
         "-P" | "--policy" => {
-            let chain = arg(1)?.to_string();
-            let policy = arg(2)?.to_string();
+            let chain = arg(1)?;
+            let policy = arg(2)?;
             no_more(3)?;
             Ok(Command::Policy { chain, policy })
         }

@@ -311,10 +311,10 @@ fn rule_line(
         Command::Append { chain, mut rule } => {
             rule.counters = counters.unwrap_or_default();
             let text = rest.trim_start_matches([' ', '\t']);
-            if resent.holds(&chain) {
-                resent.append(table, &chain, rule, text).map_err(none)
+            if resent.holds(chain) {
+                resent.append(table, chain, rule, text).map_err(none)
             } else {
-                table.append_line(&chain, rule, text).map_err(none)
+                table.append_line(chain, rule, text).map_err(none)
             }
         }
         Command::Insert {
@@ -323,24 +323,24 @@ fn rule_line(
             mut rule,
         } => {
             rule.counters = counters.unwrap_or_default();
-            table.insert(&chain, pos, rule).map_err(none)
+            table.insert(chain, pos, rule).map_err(none)
         }
         Command::Delete { chain, which } => match which {
-            DeleteWhich::Position(n) => table.delete_rule_at(&chain, n).map(drop).map_err(none),
-            DeleteWhich::Spec(rule) => table.delete_rule(&chain, &rule).map(drop).map_err(none),
+            DeleteWhich::Position(n) => table.delete_rule_at(chain, n).map(drop).map_err(none),
+            DeleteWhich::Spec(rule) => table.delete_rule(chain, &rule).map(drop).map_err(none),
         },
-        Command::NewChain(c) => table.new_chain(&c).map_err(none),
-        Command::DeleteChain(Some(c)) => table.delete_chain(&c).map_err(none),
+        Command::NewChain(c) => table.new_chain(c).map_err(none),
+        Command::DeleteChain(Some(c)) => table.delete_chain(c).map_err(none),
         Command::DeleteChain(None) => table.delete_user_chains().map_err(none),
-        Command::Flush(Some(c)) => table.flush_chain(&c).map_err(none),
+        Command::Flush(Some(c)) => table.flush_chain(c).map_err(none),
         Command::Flush(None) => {
             table.flush_all();
             Ok(())
         }
         Command::Policy { chain, policy } => {
-            let p = Policy::from_name(&policy)
-                .ok_or_else(|| (NetfilterError::BadPolicy(policy.clone()), None))?;
-            table.set_policy(&chain, p, None).map_err(none)
+            let p = Policy::from_name(policy)
+                .ok_or_else(|| (NetfilterError::BadPolicy(policy.to_string()), None))?;
+            table.set_policy(chain, p, None).map_err(none)
         }
     }
 }

@@ -181,14 +181,13 @@ impl Protocol {
 
     /// A name (case-insensitive) from `/etc/protocols` or `xtables_chain_protos`; `all` is 0.
     pub(crate) fn number_from_name(name: &str) -> Option<u8> {
-        let lower = name.to_ascii_lowercase();
-        if lower == "all" {
+        if name.eq_ignore_ascii_case("all") {
             return Some(0);
         }
         PROTOCOL_NAMES
             .iter()
             .chain(PROTOCOL_ALIASES)
-            .find(|(n, _)| *n == lower)
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|&(_, num)| num)
     }
 }
