@@ -82,7 +82,11 @@ pub(crate) fn tokenize(line: &str) -> Result<Vec<Token<'_>>, (NetfilterError, us
                     }
                     b'"' => {
                         if owned.is_none() {
-                            owned = Some(b[start..i].to_vec());
+                            // Room up to the closing quote (escapes only make it shorter).
+                            let quoted = b[i + 1..].iter().position(|&c| c == b'"');
+                            let mut buf = Vec::with_capacity(i - start + quoted.unwrap_or(0));
+                            buf.extend_from_slice(&b[start..i]);
+                            owned = Some(buf);
                         }
                         in_quote = true;
                         quote_col = col;
