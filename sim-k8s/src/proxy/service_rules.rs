@@ -354,7 +354,7 @@ impl ServicePortRules {
             let c = comment(None);
             line(
                 &mut out.nat_rules,
-                format_args!("-A {chain}{c} -s {} -j {KUBE_MARK_MASQ}", ep.ip),
+                format_args!("-A {chain}{c} -s {} -j {KUBE_MARK_MASQ}", Ip(ep.ip)),
             );
             let (recent, set) = match svc.sticky_seconds {
                 Some(_) => (" -m recent --name ", " --set"),
@@ -365,7 +365,8 @@ impl ServicePortRules {
                 &mut out.nat_rules,
                 format_args!(
                     "-A {chain}{c}{recent}{recent_name}{set} -m {proto} -p {proto} -j DNAT --to-destination {}:{}",
-                    ep.ip, ep.port
+                    Ip(ep.ip),
+                    Port(ep.port)
                 ),
             );
         }
@@ -383,7 +384,12 @@ struct Destination {
 impl std::fmt::Display for Destination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Destination { proto, ip, port } = self;
-        write!(f, "-m {proto} -p {proto} -d {ip} --dport {port}")
+        write!(
+            f,
+            "-m {proto} -p {proto} -d {} --dport {}",
+            Ip(*ip),
+            Port(*port)
+        )
     }
 }
 
@@ -402,7 +408,9 @@ impl std::fmt::Display for Comment<'_> {
             (false, Some(ep)) => write!(
                 f,
                 " -m comment --comment \"{} -> {}:{}\"",
-                self.name, ep.ip, ep.port
+                self.name,
+                Ip(ep.ip),
+                Port(ep.port)
             ),
             (false, None) => write!(f, " -m comment --comment {}", quote(self.name)),
         }
@@ -437,12 +445,82 @@ fn write_service_to_endpoints<'a>(
             line(
                 nat,
                 format_args!(
-                    "-A {chain}{c} -m statistic --mode random --probability {:.10} -j {sep}",
-                    1.0 / (n - i) as f64
+                    "-A {chain}{c} -m statistic --mode random --probability {} -j {sep}",
+                    Probability(n - i)
                 ),
             );
         } else {
             line(nat, format_args!("-A {chain}{c} -j {sep}"));
+        }
+    }
+}
+
+/// An address as `Ipv4Addr` prints it, written without the formatter's padding machinery (a
+/// full sync at 10,000 Services prints 400,000 of them).
+struct Ip(Ipv4Addr);
+
+impl std::fmt::Display for Ip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut buf = [0u8; 15];
+        let mut n = 0;
+        for (i, o) in self.0.octets().into_iter().enumerate() {
+            if i > 0 {
+                buf[n] = b'.';
+                n += 1;
+            }
+            n += decimal(u32::from(o), &mut buf[n..]);
+        }
+        f.write_str(std::str::from_utf8(&buf[..n]).expect("ASCII digits"))
+    }
+}
+
+/// A port as `u16` prints it (see [`Ip`]).
+struct Port(u16);
+
+impl std::fmt::Display for Port {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut buf = [0u8; 5];
+        let n = decimal(u32::from(self.0), &mut buf);
+        f.write_str(std::str::from_utf8(&buf[..n]).expect("ASCII digits"))
+    }
+}
+
+/// Writes `v` in decimal at the start of `out`; returns its length.
+fn decimal(mut v: u32, out: &mut [u8]) -> usize {
+    let mut digits = [0u8; 10];
+    let mut n = 0;
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for (i, d) in digits[..n].iter().rev().enumerate() {
+        out[i] = *d;
+    }
+    n
+}
+
+/// `computeProbability`'s `1/n` with ten decimals (Go's `%0.10f`); like upstream's
+/// `precomputeProbabilities`, the strings for up to 1,000 endpoints are made once.
+struct Probability(usize);
+
+/// How many probabilities are kept made.
+const PRECOMPUTED_PROBABILITIES: usize = 1000;
+
+impl std::fmt::Display for Probability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        static MADE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        let made = MADE.get_or_init(|| {
+            (0..=PRECOMPUTED_PROBABILITIES)
+                .map(|n| format!("{:.10}", 1.0 / n as f64))
+                .collect()
+        });
+        match made.get(self.0) {
+            Some(p) => f.write_str(p),
+            None => write!(f, "{:.10}", 1.0 / self.0 as f64),
         }
     }
 }
@@ -453,5 +531,27 @@ fn quote(s: &str) -> String {
         format!("\"{s}\"")
     } else {
         s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_as_the_standard_formatter_prints_them() {
+        for v in [0u8, 1, 9, 10, 99, 100, 199, 200, 255] {
+            let ip = Ipv4Addr::new(v, 255 - v, v / 2, 10);
+            assert_eq!(Ip(ip).to_string(), ip.to_string());
+        }
+        for p in (0..=u16::MAX).step_by(7).chain([9, 10, 99, 100, 65535]) {
+            assert_eq!(Port(p).to_string(), p.to_string());
+        }
+        for n in [1, 2, 3, 7, 10, 999, 1000, 1001, 5000] {
+            assert_eq!(
+                Probability(n).to_string(),
+                format!("{:.10}", 1.0 / n as f64)
+            );
+        }
     }
 }
