@@ -32,12 +32,13 @@ pub(crate) fn tokenize(line: &str) -> Result<Vec<Token<'_>>, (NetfilterError, us
         let start = i;
         let start_col = col + 1;
         // Most words hold no quote: found with one scan, and borrowed.
-        let end = b[i..]
-            .iter()
-            .position(|&c| matches!(c, b' ' | b'\t' | b'"'))
-            .map_or(b.len(), |n| i + n);
+        let (end, ascii) = scan_word(b, i);
         if b.get(end) != Some(&b'"') {
-            col += b[i..end].iter().filter(|&&c| c & 0xc0 != 0x80).count();
+            col += if ascii {
+                end - i
+            } else {
+                b[i..end].iter().filter(|&&c| c & 0xc0 != 0x80).count()
+            };
             tokens.push(Token {
                 text: Cow::Borrowed(&line[start..end]),
                 column: start_col,
@@ -119,9 +120,56 @@ pub(crate) fn tokenize(line: &str) -> Result<Vec<Token<'_>>, (NetfilterError, us
     Ok(tokens)
 }
 
+/// From byte `i`, the index of the first space, tab or double quote (or the end), and whether
+/// every byte before it is ASCII; eight bytes at a time (a kube-proxy restore holds 50 MB).
+fn scan_word(b: &[u8], mut i: usize) -> (usize, bool) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte of `w` equal to `c` (exact up to the first such byte).
+    let equal = |w: u64, c: u8| {
+        let x = w ^ (ONES * u64::from(c));
+        x.wrapping_sub(ONES) & !x & HIGH
+    };
+    let mut ascii = true;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let hits = equal(w, b' ') | equal(w, b'\t') | equal(w, b'"');
+        if hits != 0 {
+            let k = (hits.trailing_zeros() / 8) as usize;
+            return (i + k, ascii && chunk[..k].is_ascii());
+        }
+        ascii &= w & HIGH == 0;
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if matches!(c, b' ' | b'\t' | b'"') {
+            break;
+        }
+        ascii &= c.is_ascii();
+        i += 1;
+    }
+    (i, ascii)
+}
+
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// The word scan finds what a byte-by-byte scan finds.
+        #[test]
+        fn word_scan_matches_a_byte_scan(s in "[a-z \t\"é0-9\\-]{0,40}", from in 0usize..40) {
+            let b = s.as_bytes();
+            let from = from.min(b.len());
+            let end = b[from..]
+                .iter()
+                .position(|&c| matches!(c, b' ' | b'\t' | b'"'))
+                .map_or(b.len(), |n| from + n);
+            prop_assert_eq!(scan_word(b, from), (end, b[from..end].is_ascii()));
+        }
+    }
 
     fn words(line: &str) -> Vec<String> {
         tokenize(line)
