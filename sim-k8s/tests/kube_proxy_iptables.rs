@@ -12,7 +12,7 @@ use sim_core::{SimDuration, SimTime};
 use sim_k8s::Typed;
 use sim_k8s::manifest::{LoadOptions, Manifests, load_path};
 use sim_k8s::proxy::iptables::{
-    LARGE_CLUSTER_ENDPOINTS_THRESHOLD, ProxierConfig, SyncScope, render,
+    LARGE_CLUSTER_ENDPOINTS_THRESHOLD, ProxierConfig, Rendered, SyncScope, render,
 };
 use sim_k8s::proxy::local_detector::LocalDetector;
 use sim_k8s::proxy::node_port_addresses::NodePortAddresses;
@@ -59,6 +59,18 @@ fn fake_proxier_config() -> ProxierConfig {
     }
 }
 
+/// A full sync's text for `svcs` and `slices` on `test-node`, configured as in the tests.
+fn render_full(svcs: &[Service], slices: &[EndpointSlice]) -> Rendered {
+    let (ports, eps) = proxy_state(svcs, slices, "test-node");
+    render(
+        &fake_proxier_config(),
+        &ports,
+        &eps,
+        &SyncScope::Full,
+        &BTreeSet::new(),
+    )
+}
+
 /// Each chain's rules as `iptables-save` prints them, by table and chain (chain order aside).
 fn by_chain(restore_text: &str) -> BTreeMap<(String, String), Vec<String>> {
     let mut rs = Ruleset::new();
@@ -69,14 +81,7 @@ fn by_chain(restore_text: &str) -> BTreeMap<(String, String), Vec<String>> {
 #[test]
 fn overall_rules_are_the_rules_upstream_expects() {
     let (svcs, slices) = objects("overall.yaml");
-    let (ports, eps) = proxy_state(&svcs, &slices, "test-node");
-    let out = render(
-        &fake_proxier_config(),
-        &ports,
-        &eps,
-        &SyncScope::Full,
-        &BTreeSet::new(),
-    );
+    let out = render_full(&svcs, &slices);
     let expected = std::fs::read_to_string(fixture("overall.expected")).unwrap();
     let ours = by_chain(&out.restore);
     let theirs = by_chain(&expected);
@@ -145,14 +150,7 @@ fn large_clusters_drop_endpoint_comments() {
     }
     let m = sim_k8s::manifest::load_str("big.yaml", &y, &LoadOptions::default()).unwrap();
     let (svcs, slices) = split(&m);
-    let (ports, eps) = proxy_state(&svcs, &slices, "test-node");
-    let out = render(
-        &fake_proxier_config(),
-        &ports,
-        &eps,
-        &SyncScope::Full,
-        &BTreeSet::new(),
-    );
+    let out = render_full(&svcs, &slices);
     assert_eq!(out.total_endpoints, 1010);
     assert!(out.large_cluster_mode);
     let sep: Vec<&str> = out
@@ -388,14 +386,7 @@ fn both_policies_local_keep_the_cluster_chain_the_short_circuits_use() {
     let y = "apiVersion: v1\nkind: Service\nmetadata: {name: both, namespace: ns}\nspec: {type: NodePort, clusterIP: 172.30.0.50, internalTrafficPolicy: Local, externalTrafficPolicy: Local, ports: [{name: p, port: 80, nodePort: 30050, protocol: TCP}]}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: both-1, namespace: ns, labels: {kubernetes.io/service-name: both}}\naddressType: IPv4\nendpoints: [{addresses: [10.180.0.1], nodeName: test-node}, {addresses: [10.180.1.1], nodeName: other}]\nports: [{name: p, port: 8080, protocol: TCP}]\n";
     let m = sim_k8s::manifest::load_str("both.yaml", y, &LoadOptions::default()).unwrap();
     let (svcs, slices) = split(&m);
-    let (ports, eps) = proxy_state(&svcs, &slices, "test-node");
-    let out = render(
-        &fake_proxier_config(),
-        &ports,
-        &eps,
-        &SyncScope::Full,
-        &BTreeSet::new(),
-    );
+    let out = render_full(&svcs, &slices);
     let svc_chain = "KUBE-SVC-";
     let ext: Vec<&str> = out
         .restore

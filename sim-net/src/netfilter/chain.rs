@@ -150,13 +150,11 @@ impl RuleLines {
         self.ends.push(self.text.len());
     }
 
-    /// Keeps the first `n` lines.
-    pub fn truncate(&mut self, n: usize) {
-        if n < self.ends.len() {
-            self.text
-                .truncate(n.checked_sub(1).map_or(0, |p| self.ends[p]));
-            self.ends.truncate(n);
-        }
+    /// The first `n` lines.
+    pub fn prefix(&self, n: usize) -> RuleLines {
+        let ends = self.ends[..n.min(self.ends.len())].to_vec();
+        let text = self.text[..ends.last().copied().unwrap_or(0)].to_string();
+        RuleLines { text, ends }
     }
 }
 

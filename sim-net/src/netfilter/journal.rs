@@ -138,7 +138,6 @@ mod tests {
     use crate::netfilter::error::NetfilterError;
     use crate::netfilter::restore::RestoreOptions;
     use crate::netfilter::ruleset::Ruleset;
-    use crate::netfilter::table::{Refs, Table, add_ref};
 
     const USER: [&str; 3] = ["A", "B", "C"];
     const CHAINS: [&str; 7] = [
@@ -190,17 +189,6 @@ mod tests {
             prop::bool::weighted(0.9),
         )
             .prop_map(|(sections, noflush)| (sections.concat(), noflush))
-    }
-
-    /// The references the table's rules make, counted afresh.
-    fn counted_refs(t: &Table) -> Refs {
-        let mut refs = Refs::default();
-        for c in t.chains() {
-            for r in &c.rules {
-                add_ref(&mut refs, &c.name, r);
-            }
-        }
-        refs
     }
 
     #[test]
@@ -288,7 +276,7 @@ mod tests {
                 }
                 for t in fast.tables.values() {
                     prop_assert!(t.journal.is_none());
-                    prop_assert_eq!(&t.refs, &counted_refs(t), "input:\n{}", input);
+                    prop_assert_eq!(&t.refs, &t.counted_refs(), "input:\n{}", input);
                     if t.verified {
                         prop_assert!(t.validate().is_ok());
                     }

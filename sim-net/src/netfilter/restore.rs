@@ -557,7 +557,7 @@ impl Resent {
         }
         let gone = old.rules.iter().zip(&kept).filter(|(_, k)| !**k);
         table
-            .replace_rules(&name, rules, lines, gone.map(|(r, _)| &**r), &added)
+            .replace_rules(&name, rules, Some(lines), gone.map(|(r, _)| &**r), &added)
             .expect("a declared chain exists until it is settled");
     }
 
@@ -595,7 +595,6 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::netfilter::table::{Refs, add_ref};
 
     /// Rule lines over a nat table of three user chains, few enough that restores often
     /// re-send a chain's lines as they were.
@@ -707,16 +706,6 @@ mod tests {
         r
     }
 
-    fn counted_refs(t: &Table) -> Refs {
-        let mut refs = Refs::default();
-        for c in t.chains() {
-            for r in &c.rules {
-                add_ref(&mut refs, &c.name, r);
-            }
-        }
-        refs
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1024))]
 
@@ -738,7 +727,7 @@ mod tests {
                 prop_assert_eq!(&got, &want, "input:\n{}", input);
                 prop_assert_eq!(&lazy, &eager, "input:\n{}", input);
                 for t in lazy.tables.values() {
-                    prop_assert_eq!(&t.refs, &counted_refs(t), "input:\n{}", input);
+                    prop_assert_eq!(&t.refs, &t.counted_refs(), "input:\n{}", input);
                     for c in t.chains() {
                         let Some(lines) = &c.lines else { continue };
                         prop_assert_eq!(lines.len(), c.rules.len(), "{}", c.name);

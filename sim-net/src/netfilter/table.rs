@@ -297,45 +297,22 @@ impl Table {
     /// Keeps the first `n` rules of chain `name` (all of them when it has fewer). A chain a
     /// snapshot shares is rebuilt from the kept rules rather than copied whole.
     pub(crate) fn truncate_chain(&mut self, name: &str, n: usize) -> Result<(), NetfilterError> {
-        let len = self
-            .chain(name)
-            .ok_or_else(|| NetfilterError::NoSuchChain(name.to_string()))?
-            .rules
-            .len();
-        if n >= len {
+        let old = Arc::clone(slot_in(&mut self.builtin, &mut self.user, name)?);
+        if n >= old.rules.len() {
             return Ok(());
         }
-        self.changing(name);
-        let slot = slot_in(&mut self.builtin, &mut self.user, name)?;
-        if let Some(c) = Arc::get_mut(slot) {
-            for r in c.rules.drain(n..) {
-                drop_ref(&mut self.refs, name, &r);
-            }
-            if let Some(lines) = &mut c.lines {
-                lines.truncate(n);
-            }
-        } else {
-            let mut c = slot.emptied();
-            c.rules = slot.rules[..n].to_vec();
-            c.lines = slot.lines.clone().map(|mut l| {
-                l.truncate(n);
-                l
-            });
-            let old = std::mem::replace(slot, Arc::new(c));
-            for r in &old.rules[n..] {
-                drop_ref(&mut self.refs, name, r);
-            }
-        }
-        Ok(())
+        let lines = old.lines.as_ref().map(|l| l.prefix(n));
+        let gone = old.rules[n..].iter().map(|r| &**r);
+        self.replace_rules(name, old.rules[..n].to_vec(), lines, gone, &[])
     }
 
-    /// Gives chain `name` the rules `rules` (added by `lines`), of which those at `added` are
-    /// new; `gone` are its rules that are not among them.
+    /// Gives chain `name` the rules `rules` (added by `lines`, if known), of which those at
+    /// `added` are new; `gone` are its rules that are not among them.
     pub(crate) fn replace_rules<'a>(
         &mut self,
         name: &str,
         rules: Vec<Arc<Rule>>,
-        lines: RuleLines,
+        lines: Option<RuleLines>,
         gone: impl Iterator<Item = &'a Rule>,
         added: &[usize],
     ) -> Result<(), NetfilterError> {
@@ -349,7 +326,7 @@ impl Table {
         }
         let mut c = slot.emptied();
         c.rules = rules;
-        c.lines = Some(lines);
+        c.lines = lines;
         *slot = Arc::new(c);
         Ok(())
     }
@@ -508,6 +485,20 @@ impl Table {
                 len,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+impl Table {
+    /// The references the table's rules make, counted afresh (what `refs` must equal).
+    pub(crate) fn counted_refs(&self) -> Refs {
+        let mut refs = Refs::default();
+        for c in self.chains() {
+            for r in &c.rules {
+                add_ref(&mut refs, &c.name, r);
+            }
+        }
+        refs
     }
 }
 
