@@ -589,7 +589,7 @@ fn nat_chains(nf: &Netfilter) -> Vec<String> {
     nf.ruleset
         .table(TableName::Nat)
         .into_iter()
-        .flat_map(|t| t.chains().map(|c| c.name.clone()))
+        .flat_map(|t| t.chains().map(|c| c.name.to_string()))
         .collect()
 }
 

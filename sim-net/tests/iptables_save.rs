@@ -531,7 +531,7 @@ fn kube_proxy_partial_sync_deletes_a_service() {
     let svc: Vec<String> = nat
         .chains()
         .filter(|c| c.name.starts_with("KUBE-SVC-"))
-        .map(|c| c.name.clone())
+        .map(|c| c.name.to_string())
         .collect();
     let gone = &svc[0];
     let seps: Vec<String> = nat

@@ -437,7 +437,7 @@ impl NodeRules {
         let stale: Vec<String> = table
             .map(|t| {
                 t.chains()
-                    .map(|c| c.name.clone())
+                    .map(|c| c.name.to_string())
                     .filter(|c| is_agent_chain(c) && !self.chains.contains(c))
                     .collect()
             })

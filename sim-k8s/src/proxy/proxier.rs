@@ -196,7 +196,7 @@ impl Proxier {
                     .ruleset
                     .table(TableName::Nat)
                     .into_iter()
-                    .flat_map(|t| t.chains().map(|c| c.name.as_str()));
+                    .flat_map(|t| t.chains().map(|c| &*c.name));
                 stale_chains(self.rules.by_port.values(), existing)
             } else {
                 Vec::new()

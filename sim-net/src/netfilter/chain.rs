@@ -94,7 +94,8 @@ pub enum ChainKind {
 /// A chain and its rules, in order.
 #[derive(Debug, Clone)]
 pub struct Chain {
-    pub name: String,
+    /// Shared with the table's index of chains by name.
+    pub name: Arc<str>,
     pub kind: ChainKind,
     pub rules: Vec<Arc<Rule>>,
     /// The `iptables-restore` lines that added the rules, one per rule, while every rule came
@@ -161,7 +162,7 @@ impl RuleLines {
 impl Chain {
     pub(crate) fn builtin(hook: Hook) -> Self {
         Chain {
-            name: hook.chain_name().to_string(),
+            name: hook.chain_name().into(),
             kind: ChainKind::Builtin {
                 hook,
                 policy: Policy::Accept,
@@ -174,7 +175,7 @@ impl Chain {
 
     pub(crate) fn user(name: &str) -> Self {
         Chain {
-            name: name.to_string(),
+            name: name.into(),
             kind: ChainKind::User,
             rules: Vec::new(),
             lines: Some(RuleLines::default()),
@@ -184,7 +185,7 @@ impl Chain {
     /// This chain without its rules (policy and counters kept).
     pub(crate) fn emptied(&self) -> Self {
         Chain {
-            name: self.name.clone(),
+            name: Arc::clone(&self.name),
             kind: self.kind,
             rules: Vec::new(),
             lines: Some(RuleLines::default()),

@@ -39,13 +39,13 @@ pub(crate) fn check_rule(
         if rule.in_interface.is_some() && matches!(hook, Hook::Output | Hook::Postrouting) {
             return Err(NetfilterError::InterfaceNotAllowed {
                 flag: "-i",
-                chain: chain.name.clone(),
+                chain: chain.name.to_string(),
             });
         }
         if rule.out_interface.is_some() && matches!(hook, Hook::Prerouting | Hook::Input) {
             return Err(NetfilterError::InterfaceNotAllowed {
                 flag: "-o",
-                chain: chain.name.clone(),
+                chain: chain.name.to_string(),
             });
         }
     }
@@ -118,7 +118,7 @@ pub(crate) fn check_rule(
         Target::Jump(c) | Target::Goto(c)
             if Hook::from_chain_name(c).is_some_and(|h| table.builtin_hooks().contains(&h)) =>
         {
-            return Err(NetfilterError::BuiltinChain(c.clone()));
+            return Err(NetfilterError::BuiltinChain(c.to_string()));
         }
         _ => false,
     };
@@ -186,7 +186,7 @@ impl<'a> Graph<'a> {
             .iter()
             .enumerate()
             .filter(|(_, c)| !c.is_builtin())
-            .map(|(i, c)| (c.name.as_str(), i))
+            .map(|(i, c)| (&*c.name, i))
             .collect();
         let find = |name: &str| index.get(name).copied();
         let mut starts = Vec::with_capacity(chains.len() + 1);
@@ -195,7 +195,7 @@ impl<'a> Graph<'a> {
             starts.push(targets.len());
             for r in &c.rules {
                 if let Some(to) = r.target.as_ref().and_then(|t| t.chain()) {
-                    targets.push(find(to).ok_or((to, c.name.as_str()))?);
+                    targets.push(find(to).ok_or((to, &*c.name))?);
                 }
             }
         }
@@ -251,7 +251,7 @@ impl<'a> Graph<'a> {
                 };
                 stack.push((i, e + 1));
                 match mark[j] {
-                    ON_PATH => return Some(self.chains[j].name.as_str()),
+                    ON_PATH => return Some(&*self.chains[j].name),
                     NEW => {
                         mark[j] = ON_PATH;
                         stack.push((j, 0));
@@ -302,7 +302,7 @@ impl Table {
                 {
                     return Err(NetfilterError::TargetWrongHook {
                         target,
-                        chain: chain.name.clone(),
+                        chain: chain.name.to_string(),
                         hook: bad.chain_name(),
                         valid,
                     });
@@ -424,7 +424,7 @@ impl Table {
         }
         let mut seen: FastHashSet<&str> = FastHashSet::default();
         while let Some(name) = new_jumps.pop() {
-            if name == now.name {
+            if *name == *now.name {
                 return false;
             }
             if !seen.insert(name) {
@@ -458,7 +458,7 @@ impl Table {
             if let Some(h) = self
                 .builtin
                 .iter()
-                .find(|c| c.name == n)
+                .find(|c| &*c.name == n)
                 .and_then(|c| c.hook())
             {
                 bits |= h.bit();

@@ -240,7 +240,7 @@ pub(crate) fn parse_rule_spec(tokens: &[Token<'_>]) -> Result<Rule, Located> {
                     }
                     target_seen = true;
                     if text == "-g" || text == "--goto" {
-                        jump = Some(Target::Goto(v.to_string()));
+                        jump = Some(Target::Goto(v.into()));
                     } else {
                         match TargetBuilder::for_name(v, tokens[i + 1].column) {
                             Ok(JumpTo::Chain(c)) => jump = Some(Target::Jump(c)),

@@ -227,10 +227,10 @@ impl<'a, O: Oracle> Walker<'a, O> {
         match self.index.as_deref_mut() {
             Some(cache) if n > INDEX_MIN_RULES => {
                 let chains = cache.chains.entry(table).or_default();
-                if !chains.contains_key(&chain.name) {
-                    chains.insert(chain.name.clone(), ChainIndex::build(chain));
+                if !chains.contains_key(&*chain.name) {
+                    chains.insert(chain.name.to_string(), ChainIndex::build(chain));
                 }
-                chains[&chain.name].next(dst, from)
+                chains[&*chain.name].next(dst, from)
             }
             _ => (from..n).find(|&i| exact_dst(&chain.rules[i]).is_none_or(|a| a == dst)),
         }
@@ -261,7 +261,7 @@ impl<'a, O: Oracle> Walker<'a, O> {
                     hits.push((&chain.name, 0));
                     self.step(|| Step {
                         table: tname,
-                        chain: chain.name.clone(),
+                        chain: chain.name.to_string(),
                         rule: None,
                         text: format!("-P {} {policy}", chain.name),
                         matched: true,
@@ -274,7 +274,7 @@ impl<'a, O: Oracle> Walker<'a, O> {
                 }
                 self.step(|| Step {
                     table: tname,
-                    chain: chain.name.clone(),
+                    chain: chain.name.to_string(),
                     rule: None,
                     text: String::new(),
                     matched: true,
@@ -290,7 +290,7 @@ impl<'a, O: Oracle> Walker<'a, O> {
             if !matched {
                 self.step(|| Step {
                     table: tname,
-                    chain: chain.name.clone(),
+                    chain: chain.name.to_string(),
                     rule: Some(i + 1),
                     text: rule.to_string(),
                     matched: false,
@@ -304,7 +304,7 @@ impl<'a, O: Oracle> Walker<'a, O> {
                 let a = a.to_string();
                 move || Step {
                     table: tname,
-                    chain: chain.name.clone(),
+                    chain: chain.name.to_string(),
                     rule: Some(i + 1),
                     text: rule.to_string(),
                     matched: true,

@@ -105,7 +105,7 @@ impl Table {
         }
         for (name, old) in j.user {
             let now = match &old {
-                Some(c) => self.user.insert(name, Arc::clone(c)),
+                Some(c) => self.user.insert(Arc::clone(c)),
                 None => self.user.remove(&name),
             };
             let same = matches!((&now, &old), (Some(a), Some(b)) if Arc::ptr_eq(a, b));

@@ -441,7 +441,7 @@ impl Resent {
     /// The unsettled declared chain `name`.
     fn find(&self, name: &str) -> Option<usize> {
         if let Some(i) = self.run
-            && self.declared[i].chain.name == name
+            && *self.declared[i].chain.name == *name
         {
             return Some(i);
         }

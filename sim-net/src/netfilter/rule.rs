@@ -324,12 +324,12 @@ impl Rule {
 
     /// `-j CHAIN` for a user chain.
     pub fn jump(self, chain: &str) -> Self {
-        self.target(Target::Jump(chain.to_string()))
+        self.target(Target::Jump(chain.into()))
     }
 
     /// `-g CHAIN`.
     pub fn goto(self, chain: &str) -> Self {
-        self.target(Target::Goto(chain.to_string()))
+        self.target(Target::Goto(chain.into()))
     }
 
     /// Same rule apart from the counters: what `-D CHAIN RULE-SPEC` compares.

@@ -50,7 +50,7 @@ impl Ruleset {
                         line
                     })
                     .collect();
-                out.insert((t.name().to_string(), c.name.clone()), lines);
+                out.insert((t.name().to_string(), c.name.to_string()), lines);
             }
         }
         out

@@ -121,8 +121,78 @@ pub(crate) fn check_chain_name(name: &str) -> Result<(), NetfilterError> {
 
 /// For each chain name, the chains holding rules that jump (`-j`) or go (`-g`) to it, with
 /// how many such rules each holds. Looked up per rule added; iterated only where the order
-/// cannot reach an output.
-pub(crate) type Refs = FastHashMap<String, FastHashMap<String, u32>>;
+/// cannot reach an output. The names are shared with the rules' targets and the chains.
+pub(crate) type Refs = FastHashMap<Arc<str>, Referrers>;
+
+/// The chains holding rules that jump or go to one chain, each with how many such rules it
+/// holds. Mostly one chain (each of kube-proxy's 100,000 endpoint chains is entered from its
+/// Service's chain only), which is kept without a map of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Referrers {
+    One(Arc<str>, u32),
+    /// Two or more.
+    Many(FastHashMap<Arc<str>, u32>),
+}
+
+impl Referrers {
+    /// One rule more in chain `from`.
+    fn add(&mut self, from: &Arc<str>) {
+        match self {
+            Referrers::One(name, n) if **name == **from => *n += 1,
+            Referrers::One(name, n) => {
+                let map = FastHashMap::from_iter([(Arc::clone(name), *n), (Arc::clone(from), 1)]);
+                *self = Referrers::Many(map);
+            }
+            Referrers::Many(map) => match map.get_mut(&**from) {
+                Some(n) => *n += 1,
+                None => {
+                    map.insert(Arc::clone(from), 1);
+                }
+            },
+        }
+    }
+
+    /// One rule fewer in chain `from`; `false` when no rule is left.
+    fn drop_one(&mut self, from: &str) -> bool {
+        match self {
+            Referrers::One(name, n) if **name == *from => {
+                *n -= 1;
+                *n > 0
+            }
+            Referrers::One(..) => true,
+            Referrers::Many(map) => {
+                if let Some(n) = map.get_mut(from) {
+                    *n -= 1;
+                    if *n == 0 {
+                        map.remove(from);
+                    }
+                }
+                if map.len() == 1 {
+                    let (name, n) = map.drain().next().expect("one left");
+                    *self = Referrers::One(name, n);
+                }
+                true
+            }
+        }
+    }
+
+    /// How many rules in all.
+    fn total(&self) -> u32 {
+        match self {
+            Referrers::One(_, n) => *n,
+            Referrers::Many(map) => map.values().sum(),
+        }
+    }
+
+    /// The chains, in no particular order.
+    fn names(&self) -> impl Iterator<Item = &str> {
+        let (one, many) = match self {
+            Referrers::One(name, _) => (Some(&**name), None),
+            Referrers::Many(map) => (None, Some(map.keys().map(|k| &**k))),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}
 
 /// One table.
 #[derive(Debug, Clone)]
@@ -171,7 +241,7 @@ impl Table {
     pub fn chain(&self, name: &str) -> Option<&Chain> {
         self.builtin
             .iter()
-            .find(|c| c.name == name)
+            .find(|c| *c.name == *name)
             .or_else(|| self.user.get(name))
             .map(|c| &**c)
     }
@@ -199,15 +269,12 @@ impl Table {
 
     /// How many rules jump or go to `chain`.
     pub fn references(&self, chain: &str) -> u32 {
-        self.refs.get(chain).map_or(0, |from| from.values().sum())
+        self.refs.get(chain).map_or(0, Referrers::total)
     }
 
     /// The chains holding rules that jump or go to `chain`.
     pub(crate) fn referrers(&self, chain: &str) -> impl Iterator<Item = &str> {
-        self.refs
-            .get(chain)
-            .into_iter()
-            .flat_map(|from| from.keys().map(String::as_str))
+        self.refs.get(chain).into_iter().flat_map(Referrers::names)
     }
 
     /// Notes that a rule or chain is about to change: the table needs checking again, and an
@@ -233,12 +300,11 @@ impl Table {
     /// `iptables -N NAME`.
     pub fn new_chain(&mut self, name: &str) -> Result<(), NetfilterError> {
         check_chain_name(name)?;
-        if self.builtin.iter().any(|c| c.name == name) || self.user.contains_key(name) {
+        if self.builtin.iter().any(|c| *c.name == *name) || self.user.contains_key(name) {
             return Err(NetfilterError::ChainExists(name.to_string()));
         }
         self.changing(name);
-        self.user
-            .insert(name.to_string(), Arc::new(Chain::user(name)));
+        self.user.insert(Arc::new(Chain::user(name)));
         Ok(())
     }
 
@@ -276,12 +342,12 @@ impl Table {
     /// `iptables -X` without a name: every user chain, each empty and referenced by no rule.
     pub fn delete_user_chains(&mut self) -> Result<(), NetfilterError> {
         if let Some(c) = self.user.values().find(|c| !c.rules.is_empty()) {
-            return Err(NetfilterError::ChainNotEmpty(c.name.clone()));
+            return Err(NetfilterError::ChainNotEmpty(c.name.to_string()));
         }
         if let Some((chain, from)) = self.refs.iter().min_by_key(|(chain, _)| *chain) {
             return Err(NetfilterError::ChainInUse {
-                chain: chain.clone(),
-                references: from.values().sum(),
+                chain: chain.to_string(),
+                references: from.total(),
             });
         }
         self.changing_all();
@@ -322,7 +388,7 @@ impl Table {
             drop_ref(&mut self.refs, name, r);
         }
         for &i in added {
-            add_ref(&mut self.refs, name, &rules[i]);
+            add_ref(&mut self.refs, &slot.name, &rules[i]);
         }
         let mut c = slot.emptied();
         c.rules = rules;
@@ -397,7 +463,7 @@ impl Table {
             j.keep_chain(chain, Some(&*slot));
         }
         let c = Arc::make_mut(slot);
-        add_ref(&mut self.refs, chain, &rule);
+        add_ref(&mut self.refs, &c.name, &rule);
         c.rules.insert(pos - 1, Arc::new(rule));
         match (&mut c.lines, line) {
             (Some(lines), Some(line)) if pos == len + 1 => lines.push(line),
@@ -517,7 +583,7 @@ fn slot_in<'a>(
     user: &'a mut UserChains,
     name: &str,
 ) -> Result<&'a mut Arc<Chain>, NetfilterError> {
-    if let Some(c) = builtin.iter_mut().find(|c| c.name == name) {
+    if let Some(c) = builtin.iter_mut().find(|c| *c.name == *name) {
         return Ok(c);
     }
     user.get_mut(name)
@@ -525,18 +591,14 @@ fn slot_in<'a>(
 }
 
 /// One rule more in chain `from` jumps to the chain `rule` enters.
-pub(crate) fn add_ref(refs: &mut Refs, from: &str, rule: &Rule) {
-    let Some(to) = rule.target.as_ref().and_then(|t| t.chain()) else {
+pub(crate) fn add_ref(refs: &mut Refs, from: &Arc<str>, rule: &Rule) {
+    let Some(to) = rule.target.as_ref().and_then(|t| t.chain_name()) else {
         return;
     };
-    let referrers = match refs.get_mut(to) {
-        Some(r) => r,
-        None => refs.entry(to.to_string()).or_default(),
-    };
-    match referrers.get_mut(from) {
-        Some(n) => *n += 1,
+    match refs.get_mut(&**to) {
+        Some(r) => r.add(from),
         None => {
-            referrers.insert(from.to_string(), 1);
+            refs.insert(Arc::clone(to), Referrers::One(Arc::clone(from), 1));
         }
     }
 }
@@ -549,13 +611,7 @@ pub(crate) fn drop_ref(refs: &mut Refs, from: &str, rule: &Rule) {
     let Some(referrers) = refs.get_mut(to) else {
         return;
     };
-    if let Some(n) = referrers.get_mut(from) {
-        *n -= 1;
-        if *n == 0 {
-            referrers.remove(from);
-        }
-    }
-    if referrers.is_empty() {
+    if !referrers.drop_one(from) {
         refs.remove(to);
     }
 }
@@ -570,7 +626,7 @@ mod tests {
         for c in ["KUBE-Z", "KUBE-A", "B", "a", "_x"] {
             t.new_chain(c).unwrap();
         }
-        let names: Vec<&str> = t.chains().map(|c| c.name.as_str()).collect();
+        let names: Vec<&str> = t.chains().map(|c| &*c.name).collect();
         // The order iptables-legacy-save and iptables-nft-save v1.8.9 both print.
         assert_eq!(
             names,

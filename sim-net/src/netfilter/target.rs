@@ -7,6 +7,7 @@
 
 use std::fmt::{self, Write};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use crate::netfilter::matches::PortRange;
 use crate::netfilter::value::push_saved_string;
@@ -241,9 +242,9 @@ pub enum Target {
     /// Back to the calling chain (or the policy, in a built-in chain).
     Return,
     /// `-j CHAIN`: a user chain; `RETURN` there comes back here.
-    Jump(String),
+    Jump(Arc<str>),
     /// `-g CHAIN`: a user chain; `RETURN` there returns to this chain's caller.
-    Goto(String),
+    Goto(Arc<str>),
     Reject(RejectWith),
     Dnat(DnatTarget),
     Snat(SnatTarget),
@@ -283,6 +284,11 @@ impl Target {
 
     /// The user chain this target enters, if any.
     pub fn chain(&self) -> Option<&str> {
+        self.chain_name().map(|c| &**c)
+    }
+
+    /// [`Target::chain`], shared.
+    pub(crate) fn chain_name(&self) -> Option<&Arc<str>> {
         match self {
             Target::Jump(c) | Target::Goto(c) => Some(c),
             _ => None,

@@ -3,6 +3,7 @@
 //! libxt_CONNMARK.c, libxt_LOG.c, libxt_CT.c in iptables 1.8).
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use crate::netfilter::error::NetfilterError;
 use crate::netfilter::match_options::{OptSpec, find_opt, opt};
@@ -148,7 +149,7 @@ pub(crate) struct TargetBuilder {
 /// What `-j NAME` names.
 pub(crate) enum JumpTo {
     Builder(TargetBuilder),
-    Chain(String),
+    Chain(Arc<str>),
 }
 
 impl TargetBuilder {
@@ -171,7 +172,7 @@ impl TargetBuilder {
             _ if UNSUPPORTED_TARGETS.contains(&name) => {
                 return Err(NetfilterError::UnsupportedTarget(name.to_string()));
             }
-            _ => return Ok(JumpTo::Chain(name.to_string())),
+            _ => return Ok(JumpTo::Chain(name.into())),
         };
         Ok(JumpTo::Builder(TargetBuilder {
             kind,

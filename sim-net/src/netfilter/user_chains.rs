@@ -1,10 +1,12 @@
 //! A table's user chains: found by name through a hash map, since a restore looks one up for
 //! every line and kube-proxy's nat table holds 100,000 of them, and listed in the byte order of
-//! their names (iptables-save's order) through the sorted set of names kept beside it.
+//! their names (iptables-save's order). The chains sit in one vector in no order; the sorted
+//! order is worked out on the first ordered walk after a change and kept until the next
+//! insert or removal, so a restore that creates 100,000 chains sorts their names once instead
+//! of keeping a sorted set up to date on every line.
 
-use std::collections::BTreeSet;
 use std::collections::hash_map::Entry;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sim_core::hash::FastHashMap;
 
@@ -13,14 +15,22 @@ use crate::netfilter::chain::Chain;
 /// User chains by name.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct UserChains {
-    by_name: FastHashMap<String, Arc<Chain>>,
-    order: BTreeSet<String>,
+    /// The chains, in no order.
+    slots: Vec<Arc<Chain>>,
+    /// Each chain's slot, by its name (the key shares the chain's name).
+    index: FastHashMap<Arc<str>, usize>,
+    /// The slots in name order, once an ordered walk needed it.
+    order: OnceLock<Vec<usize>>,
 }
 
 /// Equal when they hold the same chains (the order follows from the names).
 impl PartialEq for UserChains {
     fn eq(&self, other: &Self) -> bool {
-        self.by_name == other.by_name
+        self.len() == other.len()
+            && self
+                .slots
+                .iter()
+                .all(|c| other.get(&c.name).is_some_and(|o| o == c))
     }
 }
 
@@ -28,80 +38,141 @@ impl Eq for UserChains {}
 
 impl UserChains {
     pub fn get(&self, name: &str) -> Option<&Arc<Chain>> {
-        self.by_name.get(name)
+        self.index.get(name).map(|&i| &self.slots[i])
     }
 
+    /// Chain `name` for replacing or changing; it must keep its name.
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Arc<Chain>> {
-        self.by_name.get_mut(name)
+        self.index.get(name).map(|&i| &mut self.slots[i])
     }
 
     pub fn contains_key(&self, name: &str) -> bool {
-        self.by_name.contains_key(name)
+        self.index.contains_key(name)
     }
 
-    /// Puts `chain` under `name`; returns the chain it replaces.
-    pub fn insert(&mut self, name: String, chain: Arc<Chain>) -> Option<Arc<Chain>> {
-        match self.by_name.entry(name) {
-            Entry::Occupied(mut e) => Some(e.insert(chain)),
+    /// Puts `chain` under its name; returns the chain it replaces.
+    pub fn insert(&mut self, chain: Arc<Chain>) -> Option<Arc<Chain>> {
+        match self.index.entry(Arc::clone(&chain.name)) {
+            Entry::Occupied(e) => Some(std::mem::replace(&mut self.slots[*e.get()], chain)),
             Entry::Vacant(e) => {
-                self.order.insert(e.key().clone());
-                e.insert(chain);
+                e.insert(self.slots.len());
+                self.slots.push(chain);
+                self.order.take();
                 None
             }
         }
     }
 
     pub fn remove(&mut self, name: &str) -> Option<Arc<Chain>> {
-        let chain = self.by_name.remove(name)?;
-        self.order.remove(name);
+        let i = self.index.remove(name)?;
+        let chain = self.slots.swap_remove(i);
+        if let Some(moved) = self.slots.get(i) {
+            *self
+                .index
+                .get_mut(&*moved.name)
+                .expect("every slot is indexed") = i;
+        }
+        self.order.take();
         Some(chain)
     }
 
     pub fn clear(&mut self) {
-        self.by_name.clear();
-        self.order.clear();
+        self.slots.clear();
+        self.index.clear();
+        self.order.take();
     }
 
     pub fn len(&self) -> usize {
-        self.by_name.len()
+        self.slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
+        self.slots.is_empty()
     }
 
     /// The chains in name order.
     pub fn values(&self) -> impl Iterator<Item = &Arc<Chain>> {
-        self.order.iter().map(|name| &self.by_name[name])
+        let order = self.order.get_or_init(|| {
+            let mut names: Vec<(&str, usize)> = self
+                .slots
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (&*c.name, i))
+                .collect();
+            names.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            names.into_iter().map(|(_, i)| i).collect()
+        });
+        order.iter().map(|&i| &self.slots[i])
     }
 
     /// The chains in no particular order, for changes that do not depend on it.
     pub fn values_mut_unordered(&mut self) -> impl Iterator<Item = &mut Arc<Chain>> {
-        self.by_name.values_mut()
+        self.slots.iter_mut()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
     use super::*;
+
+    fn names(u: &UserChains) -> Vec<&str> {
+        u.values().map(|c| &*c.name).collect()
+    }
 
     #[test]
     fn lists_in_byte_order_and_replaces_in_place() {
         let mut u = UserChains::default();
         for n in ["KUBE-Z", "KUBE-A", "B", "a", "_x"] {
-            assert!(u.insert(n.into(), Arc::new(Chain::user(n))).is_none());
+            assert!(u.insert(Arc::new(Chain::user(n))).is_none());
         }
-        let old = u.insert("B".into(), Arc::new(Chain::user("B")));
+        assert_eq!(names(&u), ["B", "KUBE-A", "KUBE-Z", "_x", "a"]);
+        let old = u.insert(Arc::new(Chain::user("B")));
         assert!(old.is_some());
-        let names: Vec<&str> = u.values().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["B", "KUBE-A", "KUBE-Z", "_x", "a"]);
         assert_eq!(
-            u.remove("KUBE-A").map(|c| c.name.clone()),
+            u.remove("KUBE-A").map(|c| c.name.to_string()),
             Some("KUBE-A".into())
         );
         assert!(u.remove("KUBE-A").is_none());
         assert_eq!(u.len(), 4);
-        let names: Vec<&str> = u.values().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["B", "KUBE-Z", "_x", "a"]);
+        assert_eq!(names(&u), ["B", "KUBE-Z", "_x", "a"]);
+        // The chain moved into the removed one's slot is still found by name.
+        for n in ["B", "KUBE-Z", "_x", "a"] {
+            assert_eq!(u.get(n).map(|c| &*c.name), Some(n));
+        }
+        u.insert(Arc::new(Chain::user("C")));
+        assert_eq!(names(&u), ["B", "C", "KUBE-Z", "_x", "a"]);
+    }
+
+    proptest! {
+        /// After any inserts and removals, the chains are found by name and listed in the
+        /// order of a sorted set of their names.
+        #[test]
+        fn agrees_with_a_sorted_set(
+            ops in prop::collection::vec((any::<bool>(), "[A-C]{1,3}", any::<bool>()), 0..64),
+        ) {
+            let mut u = UserChains::default();
+            let mut model = BTreeSet::new();
+            for (insert, name, walk) in ops {
+                if insert {
+                    let old = u.insert(Arc::new(Chain::user(&name)));
+                    prop_assert_eq!(old.is_some(), !model.insert(name.clone()));
+                } else {
+                    let old = u.remove(&name);
+                    prop_assert_eq!(old.is_some(), model.remove(&name));
+                }
+                if walk {
+                    prop_assert_eq!(names(&u), model.iter().map(String::as_str).collect::<Vec<_>>());
+                }
+                prop_assert_eq!(u.len(), model.len());
+                for n in &model {
+                    prop_assert_eq!(u.get(n).map(|c| &*c.name), Some(n.as_str()));
+                }
+            }
+            prop_assert_eq!(names(&u), model.iter().map(String::as_str).collect::<Vec<_>>());
+        }
     }
 }
