@@ -20,7 +20,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use sim_core::hash::{FastHashMap, FastHashSet};
+use sim_core::hash::FastHashSet;
 
 use crate::netfilter::chain::{Chain, Hook};
 use crate::netfilter::error::NetfilterError;
@@ -168,9 +168,12 @@ const NEW: u8 = 0;
 const ON_PATH: u8 = 1;
 const DONE: u8 = 2;
 
-/// The table's chains as a graph: built-in chains first (hook order), then user chains by
-/// name, each with the indices of the user chains its rules enter (chain `i`'s are
-/// `targets[starts[i]..starts[i + 1]]`).
+/// The table's chains as a graph: built-in chains first (hook order), then user chains as
+/// the table stores them (in no order: sorting 100,000 names would cost more than the
+/// checks), each with the indices of the user chains its rules enter (chain `i`'s are
+/// `targets[starts[i]..starts[i + 1]]`). Which loop a walk from the built-in chains meets
+/// does not depend on the numbering; where a check could name one of several chains, the
+/// first in iptables-save's order is found afterwards ([`Graph::save_order`]).
 struct Graph<'a> {
     chains: Vec<&'a Chain>,
     starts: Vec<usize>,
@@ -178,24 +181,24 @@ struct Graph<'a> {
 }
 
 impl<'a> Graph<'a> {
-    /// `Err(name)` for a jump to a chain that does not exist.
+    /// `Err((missing, from))` for a jump to a chain that does not exist (the first such rule
+    /// in iptables-save's order).
     fn of(table: &'a Table) -> Result<Self, (&'a str, &'a str)> {
-        let chains: Vec<&Chain> = table.chains().collect();
-        // Lookups only, never iterated, so the map's order cannot leak into a result.
-        let index: FastHashMap<&str, usize> = chains
+        let builtin = table.builtin.len();
+        let chains: Vec<&Chain> = table
+            .builtin
             .iter()
-            .enumerate()
-            .filter(|(_, c)| !c.is_builtin())
-            .map(|(i, c)| (&*c.name, i))
+            .chain(table.user.slots())
+            .map(|c| &**c)
             .collect();
-        let find = |name: &str| index.get(name).copied();
         let mut starts = Vec::with_capacity(chains.len() + 1);
         let mut targets = Vec::new();
         for c in &chains {
             starts.push(targets.len());
-            for r in &c.rules {
-                if let Some(to) = r.target.as_ref().and_then(|t| t.chain()) {
-                    targets.push(find(to).ok_or((to, &*c.name))?);
+            for to in c.rules.iter().filter_map(|r| r.target.as_ref()?.chain()) {
+                match table.user.slot_of(to) {
+                    Some(s) => targets.push(builtin + s),
+                    None => return Err(first_missing_jump(table)),
                 }
             }
         }
@@ -205,6 +208,20 @@ impl<'a> Graph<'a> {
             starts,
             targets,
         })
+    }
+
+    /// The chain indices in iptables-save's order.
+    fn save_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.chains.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (ca, cb) = (self.chains[a], self.chains[b]);
+            match (ca.is_builtin(), cb.is_builtin()) {
+                (true, true) => a.cmp(&b),
+                (false, false) => ca.name.cmp(&cb.name),
+                (x, y) => y.cmp(&x),
+            }
+        });
+        order
     }
 
     /// The chains chain `i` enters, in rule order.
@@ -264,6 +281,41 @@ impl<'a> Graph<'a> {
     }
 }
 
+/// The first rule, in iptables-save's order, that jumps or goes to a chain `table` lacks, as
+/// `(missing, from)`; there must be one.
+fn first_missing_jump(table: &Table) -> (&str, &str) {
+    table
+        .chains()
+        .flat_map(|c| {
+            c.rules
+                .iter()
+                .filter_map(|r| r.target.as_ref()?.chain())
+                .map(|to| (to, &*c.name))
+        })
+        .find(|&(to, _)| !table.user.contains_key(to))
+        .expect("a rule jumps to a missing chain")
+}
+
+/// The error for the first rule of `chain` whose target may not be reached from one of the
+/// hooks `reached` (as bits) reaching the chain.
+fn wrong_hook(chain: &Chain, reached: u8) -> Option<NetfilterError> {
+    if reached == 0 {
+        return None;
+    }
+    chain.rules.iter().find_map(|rule| {
+        let (target, allowed, valid) = rule.target.as_ref().and_then(hook_restriction)?;
+        let bad = Hook::ALL
+            .into_iter()
+            .find(|h| reached & h.bit() != 0 && allowed & h.bit() == 0)?;
+        Some(NetfilterError::TargetWrongHook {
+            target,
+            chain: chain.name.to_string(),
+            hook: bad.chain_name(),
+            valid,
+        })
+    })
+}
+
 impl Table {
     /// The checks the kernel makes when the table is committed: jump targets exist, no loop is
     /// reachable from a built-in chain, and hook-restricted targets are only reached from
@@ -286,28 +338,10 @@ impl Table {
             return Err(NetfilterError::Loop(chain.to_string()));
         }
         let hooks = graph.hooks_reaching();
-        for (chain, &reached) in graph.chains.iter().zip(&hooks) {
-            if reached == 0 {
-                continue;
-            }
-            for rule in &chain.rules {
-                let Some((target, allowed, valid)) =
-                    rule.target.as_ref().and_then(hook_restriction)
-                else {
-                    continue;
-                };
-                if let Some(bad) = Hook::ALL
-                    .into_iter()
-                    .find(|h| reached & h.bit() != 0 && allowed & h.bit() == 0)
-                {
-                    return Err(NetfilterError::TargetWrongHook {
-                        target,
-                        chain: chain.name.to_string(),
-                        hook: bad.chain_name(),
-                        valid,
-                    });
-                }
-            }
+        let wrong_hook = |i: usize| wrong_hook(graph.chains[i], hooks[i]);
+        if (0..graph.chains.len()).any(|i| wrong_hook(i).is_some()) {
+            let first = graph.save_order().into_iter().find_map(wrong_hook);
+            return Err(first.expect("a chain reaches a target from a wrong hook"));
         }
         Ok(graph.find_loop(&mut mark, 0..graph.chains.len()).is_none())
     }
@@ -533,6 +567,39 @@ mod tests {
             Err(NetfilterError::JumpToMissingChain {
                 missing: "NOPE".into(),
                 from: "INPUT".into()
+            })
+        );
+    }
+
+    #[test]
+    fn of_several_offending_chains_the_first_in_save_order_is_named() {
+        // Created in reverse order, so the table stores them that way.
+        let mut t = Table::new(TableName::Nat);
+        for c in ["C", "B", "A"] {
+            t.new_chain(c).unwrap();
+        }
+        t.append("C", Rule::new().jump("GONE-C")).unwrap();
+        t.append("B", Rule::new().jump("GONE-B")).unwrap();
+        assert_eq!(
+            t.validate(),
+            Err(NetfilterError::JumpToMissingChain {
+                missing: "GONE-B".into(),
+                from: "B".into()
+            })
+        );
+        t.flush_chain("C").unwrap();
+        t.flush_chain("B").unwrap();
+        for c in ["C", "B"] {
+            t.append(c, Rule::new().target(dnat())).unwrap();
+            t.append("INPUT", Rule::new().jump(c)).unwrap();
+        }
+        assert_eq!(
+            t.validate(),
+            Err(NetfilterError::TargetWrongHook {
+                target: "DNAT",
+                chain: "B".into(),
+                hook: "INPUT",
+                valid: "PREROUTING, OUTPUT"
             })
         );
     }

@@ -344,6 +344,8 @@ pub(crate) fn parse_rule_spec(tokens: &[Token<'_>]) -> Result<Rule, Located> {
     if let Some(col) = invert_at {
         return Err((NetfilterError::DanglingInvert, Some(col)));
     }
+    let matches = exts.iter().filter(|e| matches!(e, Ext::Match(_))).count();
+    rule.matches.reserve_exact(matches);
     for e in exts {
         match e {
             Ext::Match(m) => {

@@ -46,6 +46,17 @@ impl UserChains {
         self.index.get(name).map(|&i| &mut self.slots[i])
     }
 
+    /// Where chain `name` sits among [`UserChains::slots`].
+    pub fn slot_of(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// The chains as stored, in no order (their order changes only when one is inserted or
+    /// removed).
+    pub fn slots(&self) -> &[Arc<Chain>] {
+        &self.slots
+    }
+
     pub fn contains_key(&self, name: &str) -> bool {
         self.index.contains_key(name)
     }
