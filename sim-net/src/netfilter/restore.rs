@@ -35,7 +35,7 @@ use crate::netfilter::error::{NetfilterError, RestoreError};
 use crate::netfilter::rule::{Counters, Rule};
 use crate::netfilter::ruleset::Ruleset;
 use crate::netfilter::table::{CHAIN_NAME_MAX_LEN, Table, TableName};
-use crate::netfilter::tokenize::tokenize;
+use crate::netfilter::tokenize::{Token, tokenize_into};
 use crate::netfilter::value::parse_counters;
 use sim_core::hash::FastHashMap;
 
@@ -97,6 +97,7 @@ impl Ruleset {
     ) -> Result<(), RestoreError> {
         let mut current: Option<TableName> = None;
         let mut resent = Resent::default();
+        let mut tokens = Vec::with_capacity(32);
         let mut lines = 0;
         for (idx, raw) in input.split_inclusive('\n').enumerate() {
             let lineno = idx + 1;
@@ -170,7 +171,8 @@ impl Ruleset {
             if let Some(rest) = line.strip_prefix(':') {
                 chain_line(table, line, rest, opts, &mut resent).map_err(|(k, c)| err(k, c))?;
             } else if !resent.matches(line, opts) {
-                rule_line(table, line, opts, &mut resent).map_err(|(k, c)| err(k, c))?;
+                rule_line(table, line, opts, &mut resent, &mut tokens)
+                    .map_err(|(k, c)| err(k, c))?;
             }
         }
         if let Some(t) = current {
@@ -196,32 +198,29 @@ fn chain_line(
     opts: RestoreOptions,
     resent: &mut Resent,
 ) -> LineResult {
-    let mut fields = Vec::new();
-    let mut start = None;
-    for (i, c) in rest.char_indices().chain([(rest.len(), ' ')]) {
-        match (c == ' ' || c == '\t', start) {
-            (false, None) => start = Some(i),
-            (true, Some(s)) => {
-                fields.push((&rest[s..i], column_of(line, 1 + s)));
-                start = None;
-            }
-            _ => {}
-        }
-    }
+    // Columns are worked out only for errors.
+    let col = |w: &str| column_of(line, w.as_ptr() as usize - line.as_ptr() as usize);
+    let mut fields = rest.split([' ', '\t']).filter(|w| !w.is_empty());
     let bad_line = || (NetfilterError::BadChainLine(line.to_string()), Some(1));
-    let &(name, name_col) = fields.first().ok_or_else(bad_line)?;
-    let &(policy, policy_col) = fields.get(1).ok_or_else(bad_line)?;
-    if let Some(&(extra, col)) = fields.get(3) {
+    let name = fields.next().ok_or_else(bad_line)?;
+    let policy = fields.next().ok_or_else(bad_line)?;
+    let counters_text = fields.next();
+    if let Some(extra) = fields.next() {
         return Err((
             NetfilterError::UnexpectedArgument(extra.to_string()),
-            Some(col),
+            Some(col(extra)),
         ));
     }
-    let counters = match fields.get(2) {
-        Some(&(text, col)) => Some(
+    let counters = match counters_text {
+        Some(text) => Some(
             parse_counters(text)
                 .map(|(p, b)| Counters::new(p, b))
-                .ok_or_else(|| (NetfilterError::BadCounters(text.to_string()), Some(col)))?,
+                .ok_or_else(|| {
+                    (
+                        NetfilterError::BadCounters(text.to_string()),
+                        Some(col(text)),
+                    )
+                })?,
         ),
         None => None,
     };
@@ -231,10 +230,10 @@ fn chain_line(
                 name: name.to_string(),
                 reason: "at most 28 characters (XT_EXTENSION_MAXNAMELEN - 1)",
             },
-            Some(name_col),
+            Some(col(name)),
         ));
     }
-    let at = |e| (e, Some(name_col));
+    let at = |e| (e, Some(col(name)));
     match table.chain(name).map(|c| c.is_builtin()) {
         Some(true) => {
             if policy == "-" {
@@ -243,14 +242,14 @@ fn chain_line(
             let p = Policy::from_name(policy).ok_or_else(|| {
                 (
                     NetfilterError::BadPolicy(policy.to_string()),
-                    Some(policy_col),
+                    Some(col(policy)),
                 )
             })?;
             let counters = if opts.counters {
                 counters.ok_or_else(|| {
                     (
                         NetfilterError::MissingCounters(name.to_string()),
-                        Some(name_col),
+                        Some(col(name)),
                     )
                 })?
             } else {
@@ -260,7 +259,7 @@ fn chain_line(
         }
         Some(false) | None if policy != "-" => Err((
             NetfilterError::NotBuiltin(name.to_string()),
-            Some(policy_col),
+            Some(col(policy)),
         )),
         Some(false) if opts.noflush => {
             resent.settle(table, name);
@@ -276,16 +275,17 @@ fn chain_line(
     }
 }
 
-/// `[PACKETS:BYTES] COMMAND …`.
-fn rule_line(
+/// `[PACKETS:BYTES] COMMAND …`, split into `tokens`.
+fn rule_line<'a>(
     table: &mut Table,
-    line: &str,
+    line: &'a str,
     opts: RestoreOptions,
     resent: &mut Resent,
+    tokens: &mut Vec<Token<'a>>,
 ) -> LineResult {
     let (counters, rest, offset) = split_counters(line)?;
-    let tokens = tokenize(rest).map_err(|(e, col)| (e, Some(col + offset)))?;
-    let cmd = parse_command(&tokens).map_err(|(e, col)| (e, col.map(|c| c + offset)))?;
+    tokenize_into(rest, tokens).map_err(|(e, col)| (e, Some(col + offset)))?;
+    let cmd = parse_command(tokens).map_err(|(e, col)| (e, col.map(|c| c + offset)))?;
     match &cmd {
         Command::Append { chain, .. } if resent.holds(chain) => {}
         Command::Append { chain, .. }
@@ -737,7 +737,7 @@ mod tests {
                             for other in t.chains().filter(|o| !o.is_builtin()) {
                                 alone.new_chain(&other.name).expect("a user chain");
                             }
-                            rule_line(&mut alone, line, RestoreOptions::default(), &mut Resent::default())
+                            rule_line(&mut alone, line, RestoreOptions::default(), &mut Resent::default(), &mut Vec::new())
                                 .expect("a kept line parses");
                             let parsed = &alone.chain(&c.name).expect("chain").rules[0];
                             prop_assert!(parsed.same_spec(rule), "{}: {}", c.name, line);

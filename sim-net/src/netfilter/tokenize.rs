@@ -17,9 +17,21 @@ pub(crate) struct Token<'a> {
 }
 
 /// The arguments of `line`, or the error and the column of the opening quote.
+#[cfg(test)]
 pub(crate) fn tokenize(line: &str) -> Result<Vec<Token<'_>>, (NetfilterError, usize)> {
+    let mut tokens = Vec::new();
+    tokenize_into(line, &mut tokens)?;
+    Ok(tokens)
+}
+
+/// The arguments of `line` into `tokens` (emptied first: a restore reuses one vector for
+/// every line), or the error and the column of the opening quote.
+pub(crate) fn tokenize_into<'a>(
+    line: &'a str,
+    tokens: &mut Vec<Token<'a>>,
+) -> Result<(), (NetfilterError, usize)> {
+    tokens.clear();
     let b = line.as_bytes();
-    let mut tokens = Vec::with_capacity(24);
     let mut i = 0;
     // Characters before byte `i` (UTF-8 continuation bytes do not start a character).
     let mut col = 0;
@@ -31,6 +43,17 @@ pub(crate) fn tokenize(line: &str) -> Result<Vec<Token<'_>>, (NetfilterError, us
         }
         let start = i;
         let start_col = col + 1;
+        // A word that is one quoted part without escapes (kube-proxy's comments) is
+        // borrowed from inside its quotes.
+        if let Some((inner, end)) = plain_quoted(b, i) {
+            col += line[i..end].chars().count();
+            tokens.push(Token {
+                text: Cow::Borrowed(&line[inner]),
+                column: start_col,
+            });
+            i = end;
+            continue;
+        }
         // Most words hold no quote: found with one scan, and borrowed.
         let (end, ascii) = scan_word(b, i);
         if b.get(end) != Some(&b'"') {
@@ -117,7 +140,20 @@ pub(crate) fn tokenize(line: &str) -> Result<Vec<Token<'_>>, (NetfilterError, us
             column: start_col,
         });
     }
-    Ok(tokens)
+    Ok(())
+}
+
+/// When the word at byte `i` is `"…"` with no backslash or quote inside and a space, a tab or
+/// the end after it: the bytes inside the quotes, and where the word ends.
+fn plain_quoted(b: &[u8], i: usize) -> Option<(std::ops::Range<usize>, usize)> {
+    if b[i] != b'"' {
+        return None;
+    }
+    let len = b[i + 1..].iter().position(|&c| c == b'"' || c == b'\\')?;
+    let close = i + 1 + len;
+    let end = close + 1;
+    let ends_word = b.get(end).is_none_or(|&c| c == b' ' || c == b'\t');
+    (b[close] == b'"' && ends_word).then_some((i + 1..close, end))
 }
 
 /// From byte `i`, the index of the first space, tab or double quote (or the end), and whether
@@ -168,6 +204,62 @@ mod tests {
                 .position(|&c| matches!(c, b' ' | b'\t' | b'"'))
                 .map_or(b.len(), |n| from + n);
             prop_assert_eq!(scan_word(b, from), (end, b[from..end].is_ascii()));
+        }
+    }
+
+    /// `add_param_to_argv`'s rules, one character at a time: the words and their columns, or
+    /// the column of an unterminated quote.
+    fn by_characters(line: &str) -> Result<Vec<(String, usize)>, usize> {
+        let c: Vec<char> = line.chars().collect();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < c.len() {
+            if c[i] == ' ' || c[i] == '\t' {
+                i += 1;
+                continue;
+            }
+            let start = i + 1;
+            let mut word = String::new();
+            while i < c.len() && c[i] != ' ' && c[i] != '\t' {
+                if c[i] != '"' {
+                    word.push(c[i]);
+                    i += 1;
+                    continue;
+                }
+                let quote = i + 1;
+                i += 1;
+                loop {
+                    match c.get(i) {
+                        None => return Err(quote),
+                        Some('"') => break,
+                        Some('\\') => {
+                            word.push(*c.get(i + 1).ok_or(quote)?);
+                            i += 2;
+                        }
+                        Some(&other) => {
+                            word.push(other);
+                            i += 1;
+                        }
+                    }
+                }
+                // The closing quote ends the argument.
+                i += 1;
+                break;
+            }
+            out.push((word, start));
+        }
+        Ok(out)
+    }
+
+    proptest! {
+        /// The tokenizer's fast paths (bare words, plain quoted words) split and number
+        /// columns as the character-by-character rules do.
+        #[test]
+        fn tokens_match_a_character_scan(s in "([a-z]{0,3}|[ \t]|\"|\\\\|é){0,24}") {
+            let got = tokenize(&s)
+                .map(|t| t.into_iter().map(|t| (t.text.into_owned(), t.column)).collect())
+                .map_err(|(_, col)| col);
+            prop_assert_eq!(got, by_characters(&s), "line {:?}", s);
         }
     }
 
