@@ -12,6 +12,8 @@
 //! detector is a no-op: upstream then writes no "not local" masquerade rule and no
 //! pod short-circuit in `KUBE-EXT-` chains.
 
+use std::fmt::Write as _;
+
 use ipnet::Ipv4Net;
 
 use crate::config::kube_proxy_configuration::{DetectLocalMode, KubeProxyConfiguration};
@@ -61,19 +63,43 @@ impl LocalDetector {
 
     /// `IfLocal`: the match arguments for pod-originated traffic.
     pub fn if_local(&self) -> String {
-        match self {
-            LocalDetector::NoOp => String::new(),
-            LocalDetector::Cidr(c) => format!("-s {c}"),
-            LocalDetector::Interface(i) => format!("-i {i}"),
-            LocalDetector::InterfacePrefix(p) => format!("-i {p}+"),
-        }
+        let mut out = String::new();
+        self.push_if_local(&mut out);
+        out
     }
 
     /// `IfNotLocal`.
     pub fn if_not_local(&self) -> String {
+        let mut out = String::new();
+        self.push_if_not_local(&mut out);
+        out
+    }
+
+    /// [`LocalDetector::if_local`], appended.
+    pub fn push_if_local(&self, out: &mut String) {
         match self {
-            LocalDetector::NoOp => String::new(),
-            _ => format!("! {}", self.if_local()),
+            LocalDetector::NoOp => {}
+            LocalDetector::Cidr(c) => {
+                out.push_str("-s ");
+                let _ = write!(out, "{c}");
+            }
+            LocalDetector::Interface(i) => {
+                out.push_str("-i ");
+                out.push_str(i);
+            }
+            LocalDetector::InterfacePrefix(p) => {
+                out.push_str("-i ");
+                out.push_str(p);
+                out.push('+');
+            }
+        }
+    }
+
+    /// [`LocalDetector::if_not_local`], appended.
+    pub fn push_if_not_local(&self, out: &mut String) {
+        if self.is_implemented() {
+            out.push_str("! ");
+            self.push_if_local(out);
         }
     }
 }

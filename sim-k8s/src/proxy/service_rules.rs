@@ -45,6 +45,46 @@ fn line(buf: &mut String, args: std::fmt::Arguments<'_>) {
     buf.push('\n');
 }
 
+/// Text appended to a line without the formatter: a full sync at 10,000 Services writes
+/// 320,000 lines, most of them through [`push_line!`].
+trait Push {
+    fn push_to(&self, out: &mut String);
+}
+
+impl Push for str {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl Push for String {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl<T: Push + ?Sized> Push for &T {
+    fn push_to(&self, out: &mut String) {
+        (**self).push_to(out);
+    }
+}
+
+/// Appends the pieces and a newline to a `String`.
+macro_rules! push_line {
+    ($buf:expr, $($piece:expr),+ $(,)?) => {{
+        let buf: &mut String = $buf;
+        $( Push::push_to(&$piece, buf); )+
+        buf.push('\n');
+    }};
+}
+
+/// [`Push`] as `Display`, for the lines still written through the formatter.
+fn display(p: &impl Push, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    let mut s = String::with_capacity(32);
+    p.push_to(&mut s);
+    f.write_str(&s)
+}
+
 impl ServicePortRules {
     /// The nat chains it uses, in the order declared.
     pub fn active_nat_chains(&self) -> impl Iterator<Item = &str> {
@@ -64,7 +104,7 @@ impl ServicePortRules {
     }
 
     fn chain(&mut self, name: &str) {
-        let _ = writeln!(self.nat_chains, ":{name} - [0:0]");
+        push_line!(&mut self.nat_chains, ":", name, " - [0:0]");
     }
 
     /// Renders `svc` with its `endpoints` for the node in `cfg`.
@@ -132,12 +172,16 @@ impl ServicePortRules {
 
         // ClusterIP.
         if has_internal {
-            line(
+            push_line!(
                 nat,
-                format_args!(
-                    "-A {KUBE_SERVICES} -m comment --comment \"{name} cluster IP\" {} -j {internal_chain}",
-                    dst(svc.cluster_ip, svc.port)
-                ),
+                "-A ",
+                KUBE_SERVICES,
+                " -m comment --comment \"",
+                name,
+                " cluster IP\" ",
+                dst(svc.cluster_ip, svc.port),
+                " -j ",
+                internal_chain
             );
         } else if let Some(target) = internal_filter {
             line(
@@ -244,25 +288,18 @@ impl ServicePortRules {
         }
 
         // Its own chains.
-        if has_internal {
-            let args = format!(
-                "-m comment --comment \"{name} cluster IP\" {}",
-                dst(svc.cluster_ip, svc.port)
-            );
-            if cfg.masquerade_all {
-                line(
-                    &mut out.nat_rules,
-                    format_args!("-A {internal_chain} {args} -j {KUBE_MARK_MASQ}"),
-                );
-            } else if cfg.local_detector.is_implemented() {
-                line(
-                    &mut out.nat_rules,
-                    format_args!(
-                        "-A {internal_chain} {args} {} -j {KUBE_MARK_MASQ}",
-                        cfg.local_detector.if_not_local()
-                    ),
-                );
+        if has_internal && (cfg.masquerade_all || cfg.local_detector.is_implemented()) {
+            let nat = &mut out.nat_rules;
+            for piece in ["-A ", internal_chain, " -m comment --comment \"", &name] {
+                nat.push_str(piece);
             }
+            nat.push_str(" cluster IP\" ");
+            dst(svc.cluster_ip, svc.port).push_to(nat);
+            if !cfg.masquerade_all {
+                nat.push(' ');
+                cfg.local_detector.push_if_not_local(nat);
+            }
+            push_line!(nat, " -j ", KUBE_MARK_MASQ);
         }
         if uses_external_chain {
             out.chain(external_chain);
@@ -352,22 +389,37 @@ impl ServicePortRules {
             let chain = &ep.chain;
             out.chain(chain);
             let c = comment(None);
-            line(
+            push_line!(
                 &mut out.nat_rules,
-                format_args!("-A {chain}{c} -s {} -j {KUBE_MARK_MASQ}", Ip(ep.ip)),
+                "-A ",
+                chain,
+                c,
+                " -s ",
+                Ip(ep.ip),
+                " -j ",
+                KUBE_MARK_MASQ
             );
             let (recent, set) = match svc.sticky_seconds {
                 Some(_) => (" -m recent --name ", " --set"),
                 None => ("", ""),
             };
             let recent_name = if set.is_empty() { "" } else { chain.as_str() };
-            line(
+            push_line!(
                 &mut out.nat_rules,
-                format_args!(
-                    "-A {chain}{c}{recent}{recent_name}{set} -m {proto} -p {proto} -j DNAT --to-destination {}:{}",
-                    Ip(ep.ip),
-                    Port(ep.port)
-                ),
+                "-A ",
+                chain,
+                c,
+                recent,
+                recent_name,
+                set,
+                " -m ",
+                proto,
+                " -p ",
+                proto,
+                " -j DNAT --to-destination ",
+                Ip(ep.ip),
+                ":",
+                Port(ep.port)
             );
         }
         out
@@ -381,15 +433,21 @@ struct Destination {
     port: u16,
 }
 
+impl Push for Destination {
+    fn push_to(&self, out: &mut String) {
+        let Destination { proto, ip, port } = self;
+        for piece in ["-m ", proto, " -p ", proto, " -d "] {
+            out.push_str(piece);
+        }
+        Ip(*ip).push_to(out);
+        out.push_str(" --dport ");
+        Port(*port).push_to(out);
+    }
+}
+
 impl std::fmt::Display for Destination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Destination { proto, ip, port } = self;
-        write!(
-            f,
-            "-m {proto} -p {proto} -d {} --dport {}",
-            Ip(*ip),
-            Port(*port)
-        )
+        display(self, f)
     }
 }
 
@@ -401,19 +459,30 @@ struct Comment<'a> {
     endpoint: Option<&'a Endpoint>,
 }
 
+impl Push for Comment<'_> {
+    fn push_to(&self, out: &mut String) {
+        match (self.off, self.endpoint) {
+            (true, _) => {}
+            (false, Some(ep)) => {
+                out.push_str(" -m comment --comment \"");
+                out.push_str(self.name);
+                out.push_str(" -> ");
+                Ip(ep.ip).push_to(out);
+                out.push(':');
+                Port(ep.port).push_to(out);
+                out.push('"');
+            }
+            (false, None) => {
+                out.push_str(" -m comment --comment ");
+                push_quoted(out, self.name);
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for Comment<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self.off, self.endpoint) {
-            (true, _) => Ok(()),
-            (false, Some(ep)) => write!(
-                f,
-                " -m comment --comment \"{} -> {}:{}\"",
-                self.name,
-                Ip(ep.ip),
-                Port(ep.port)
-            ),
-            (false, None) => write!(f, " -m comment --comment {}", quote(self.name)),
-        }
+        display(self, f)
     }
 }
 
@@ -442,15 +511,18 @@ fn write_service_to_endpoints<'a>(
         let sep = &ep.chain;
         let c = comment(Some(ep));
         if i + 1 < n {
-            line(
+            push_line!(
                 nat,
-                format_args!(
-                    "-A {chain}{c} -m statistic --mode random --probability {} -j {sep}",
-                    Probability(n - i)
-                ),
+                "-A ",
+                chain,
+                c,
+                " -m statistic --mode random --probability ",
+                Probability(n - i),
+                " -j ",
+                sep
             );
         } else {
-            line(nat, format_args!("-A {chain}{c} -j {sep}"));
+            push_line!(nat, "-A ", chain, c, " -j ", sep);
         }
     }
 }
@@ -459,8 +531,8 @@ fn write_service_to_endpoints<'a>(
 /// full sync at 10,000 Services prints 400,000 of them).
 struct Ip(Ipv4Addr);
 
-impl std::fmt::Display for Ip {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Push for Ip {
+    fn push_to(&self, out: &mut String) {
         let mut buf = [0u8; 15];
         let mut n = 0;
         for (i, o) in self.0.octets().into_iter().enumerate() {
@@ -470,18 +542,30 @@ impl std::fmt::Display for Ip {
             }
             n += decimal(u32::from(o), &mut buf[n..]);
         }
-        f.write_str(std::str::from_utf8(&buf[..n]).expect("ASCII digits"))
+        out.push_str(std::str::from_utf8(&buf[..n]).expect("ASCII digits"));
+    }
+}
+
+impl std::fmt::Display for Ip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        display(self, f)
     }
 }
 
 /// A port as `u16` prints it (see [`Ip`]).
 struct Port(u16);
 
-impl std::fmt::Display for Port {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Push for Port {
+    fn push_to(&self, out: &mut String) {
         let mut buf = [0u8; 5];
         let n = decimal(u32::from(self.0), &mut buf);
-        f.write_str(std::str::from_utf8(&buf[..n]).expect("ASCII digits"))
+        out.push_str(std::str::from_utf8(&buf[..n]).expect("ASCII digits"));
+    }
+}
+
+impl std::fmt::Display for Port {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        display(self, f)
     }
 }
 
@@ -510,8 +594,8 @@ struct Probability(usize);
 /// How many probabilities are kept made.
 const PRECOMPUTED_PROBABILITIES: usize = 1000;
 
-impl std::fmt::Display for Probability {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Push for Probability {
+    fn push_to(&self, out: &mut String) {
         static MADE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
         let made = MADE.get_or_init(|| {
             (0..=PRECOMPUTED_PROBABILITIES)
@@ -519,18 +603,35 @@ impl std::fmt::Display for Probability {
                 .collect()
         });
         match made.get(self.0) {
-            Some(p) => f.write_str(p),
-            None => write!(f, "{:.10}", 1.0 / self.0 as f64),
+            Some(p) => out.push_str(p),
+            None => {
+                let _ = write!(out, "{:.10}", 1.0 / self.0 as f64);
+            }
         }
+    }
+}
+
+impl std::fmt::Display for Probability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        display(self, f)
     }
 }
 
 /// A comment argument as kube-proxy writes it: bare when it has no space, else double-quoted.
 fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    push_quoted(&mut out, s);
+    out
+}
+
+/// [`quote`], appended.
+fn push_quoted(out: &mut String, s: &str) {
     if s.contains(' ') {
-        format!("\"{s}\"")
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
     } else {
-        s.to_string()
+        out.push_str(s);
     }
 }
 
