@@ -440,6 +440,9 @@ impl Resent {
 
     /// The unsettled declared chain `name`.
     fn find(&self, name: &str) -> Option<usize> {
+        if self.declared.is_empty() {
+            return None;
+        }
         if let Some(i) = self.run
             && *self.declared[i].chain.name == *name
         {

@@ -181,6 +181,12 @@ impl Protocol {
 
     /// A name (case-insensitive) from `/etc/protocols` or `xtables_chain_protos`; `all` is 0.
     pub(crate) fn number_from_name(name: &str) -> Option<u8> {
+        // The names kube-proxy writes, before the table.
+        match name {
+            "tcp" => return Some(6),
+            "udp" => return Some(17),
+            _ => {}
+        }
         if name.eq_ignore_ascii_case("all") {
             return Some(0);
         }

@@ -96,6 +96,16 @@ const RESERVED_CHAIN_NAMES: [&str; 15] = [
     "NFQUEUE",
 ];
 
+/// Whether `s` holds whitespace or a control character (byte by byte when it is ASCII:
+/// there those are the bytes up to the space, and DEL).
+fn has_space_or_control(s: &str) -> bool {
+    if s.is_ascii() {
+        s.bytes().any(|b| b <= b' ' || b == 0x7f)
+    } else {
+        s.chars().any(|c| c.is_whitespace() || c.is_control())
+    }
+}
+
 /// Whether `name` can be a user chain's name.
 pub(crate) fn check_chain_name(name: &str) -> Result<(), NetfilterError> {
     let bad = |reason| {
@@ -110,7 +120,7 @@ pub(crate) fn check_chain_name(name: &str) -> Result<(), NetfilterError> {
         bad("at most 28 characters (XT_EXTENSION_MAXNAMELEN - 1)")
     } else if name.starts_with('-') || name.starts_with('!') {
         bad("must not start with '-' or '!'")
-    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    } else if has_space_or_control(name) {
         bad("must not contain whitespace")
     } else if RESERVED_CHAIN_NAMES.contains(&name) {
         bad("clashes with a target name")
@@ -618,7 +628,18 @@ pub(crate) fn drop_ref(refs: &mut Refs, from: &str, rule: &Rule) {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// The byte test for ASCII names agrees with the character test.
+        #[test]
+        fn space_or_control_bytes_are_those_characters(s in "[\\x00-\\x7f]{0,8}|[a-z\\u{85}\\u{a0}é]{0,4}") {
+            let by_chars = s.chars().any(|c| c.is_whitespace() || c.is_control());
+            prop_assert_eq!(has_space_or_control(&s), by_chars);
+        }
+    }
 
     #[test]
     fn user_chains_list_in_byte_order_after_builtins() {
