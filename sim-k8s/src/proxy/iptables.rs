@@ -38,7 +38,7 @@ use super::endpoint::EndpointsMap;
 use super::local_detector::LocalDetector;
 use super::node_port_addresses::NodePortAddresses;
 use super::service_port::{ServicePort, ServicePortName, ports_of};
-use super::service_rules::ServicePortRules;
+use super::service_rules::{ServicePortRules, Sink};
 
 pub const KUBE_SERVICES: &str = "KUBE-SERVICES";
 pub const KUBE_EXTERNAL_SERVICES: &str = "KUBE-EXTERNAL-SERVICES";
@@ -242,15 +242,32 @@ pub fn render_on<'a>(
                 .collect(),
         ),
     };
-    // Upstream renders an unchanged Service's own chains too, into a buffer it discards.
-    let rules: Vec<(ServicePortRules, bool)> = services
-        .iter()
-        .map(|(k, svc)| {
-            let eps = endpoints.get(k).map_or(&[][..], Vec::as_slice);
-            let rules = ServicePortRules::render(cfg, large_cluster_mode, svc, eps);
-            (rules, rewrite.as_ref().is_none_or(|set| set.contains(k)))
-        })
-        .collect();
+    let eps_of = |k| endpoints.get(k).map_or(&[][..], Vec::as_slice);
+    let rules: Vec<(ServicePortRules, bool)> = match &rewrite {
+        // Every Service port writes everything: straight into shared buffers, its own
+        // chains' rules after its shared nat lines, as they are laid out.
+        None => {
+            let mut all = ServicePortRules::default();
+            let mut sink = Sink {
+                filter: &mut all.filter,
+                nat_chains: &mut all.nat_chains,
+                nat_shared: &mut all.nat_shared,
+                nat_rules: None,
+            };
+            for (k, svc) in services {
+                ServicePortRules::render_into(cfg, large_cluster_mode, svc, eps_of(k), &mut sink);
+            }
+            vec![(all, true)]
+        }
+        // Upstream renders an unchanged Service's own chains too, into a buffer it discards.
+        Some(set) => services
+            .iter()
+            .map(|(k, svc)| {
+                let rules = ServicePortRules::render(cfg, large_cluster_mode, svc, eps_of(k));
+                (rules, set.contains(k))
+            })
+            .collect(),
+    };
     let stale = stale_chains(rules.iter().map(|(r, _)| r), existing_nat_chains);
     let capacity = rules.iter().map(|(r, own)| r.len(*own)).sum();
     let restore = restore_text(

@@ -103,10 +103,6 @@ impl ServicePortRules {
         }
     }
 
-    fn chain(&mut self, name: &str) {
-        push_line!(&mut self.nat_chains, ":", name, " - [0:0]");
-    }
-
     /// Renders `svc` with its `endpoints` for the node in `cfg`.
     pub fn render(
         cfg: &ProxierConfig,
@@ -118,6 +114,24 @@ impl ServicePortRules {
             nat_shared: String::with_capacity(256),
             ..ServicePortRules::default()
         };
+        let mut sink = Sink {
+            filter: &mut out.filter,
+            nat_chains: &mut out.nat_chains,
+            nat_shared: &mut out.nat_shared,
+            nat_rules: Some(&mut out.nat_rules),
+        };
+        ServicePortRules::render_into(cfg, large_cluster_mode, svc, endpoints, &mut sink);
+        out
+    }
+
+    /// [`ServicePortRules::render`], appended to `out`.
+    pub(crate) fn render_into(
+        cfg: &ProxierConfig,
+        large_cluster_mode: bool,
+        svc: &ServicePort,
+        endpoints: &[Endpoint],
+        out: &mut Sink<'_>,
+    ) {
         let proto = svc.name.protocol.lower();
         let name = svc.name_string();
         let comment = |endpoint| Comment {
@@ -168,7 +182,7 @@ impl ServicePortRules {
             )
         };
         let dst = |ip: Ipv4Addr, port: u16| Destination { proto, ip, port };
-        let (filter, nat) = (&mut out.filter, &mut out.nat_shared);
+        let (filter, nat) = (&mut *out.filter, &mut *out.nat_shared);
 
         // ClusterIP.
         if has_internal {
@@ -289,7 +303,7 @@ impl ServicePortRules {
 
         // Its own chains.
         if has_internal && (cfg.masquerade_all || cfg.local_detector.is_implemented()) {
-            let nat = &mut out.nat_rules;
+            let nat = out.nat_rules();
             for piece in ["-A ", internal_chain, " -m comment --comment \"", &name] {
                 nat.push_str(piece);
             }
@@ -303,7 +317,7 @@ impl ServicePortRules {
         }
         if uses_external_chain {
             out.chain(external_chain);
-            let nat = &mut out.nat_rules;
+            let nat = out.nat_rules();
             if !svc.external_policy_local {
                 line(
                     nat,
@@ -343,7 +357,7 @@ impl ServicePortRules {
         }
         if uses_fw_chain {
             out.chain(fw_chain);
-            let nat = &mut out.nat_rules;
+            let nat = out.nat_rules();
             let head = format!("-A {fw_chain} -m comment --comment \"{name} loadbalancer IP\"");
             let mut allow_from_node = false;
             for cidr in &svc.load_balancer_source_ranges {
@@ -363,12 +377,12 @@ impl ServicePortRules {
             );
         }
         // About the size of an endpoint's three lines.
-        out.nat_rules.reserve(cat.all_reachable.len() * 320);
+        out.nat_rules().reserve(cat.all_reachable.len() * 320);
         out.nat_chains.reserve((cat.all_reachable.len() + 2) * 32);
         if uses_cluster_chain {
             out.chain(cluster_chain);
             write_service_to_endpoints(
-                &mut out.nat_rules,
+                out.nat_rules(),
                 svc.sticky_seconds,
                 cluster_chain,
                 &cat.cluster,
@@ -378,7 +392,7 @@ impl ServicePortRules {
         if uses_local_chain {
             out.chain(local_chain);
             write_service_to_endpoints(
-                &mut out.nat_rules,
+                out.nat_rules(),
                 svc.sticky_seconds,
                 local_chain,
                 &cat.local,
@@ -390,7 +404,7 @@ impl ServicePortRules {
             out.chain(chain);
             let c = comment(None);
             push_line!(
-                &mut out.nat_rules,
+                out.nat_rules(),
                 "-A ",
                 chain,
                 c,
@@ -405,7 +419,7 @@ impl ServicePortRules {
             };
             let recent_name = if set.is_empty() { "" } else { chain.as_str() };
             push_line!(
-                &mut out.nat_rules,
+                out.nat_rules(),
                 "-A ",
                 chain,
                 c,
@@ -422,7 +436,31 @@ impl ServicePortRules {
                 Port(ep.port)
             );
         }
-        out
+    }
+}
+
+/// Where a Service port's lines go: a [`ServicePortRules`]' four buffers, or, for a whole
+/// sync laid out at once, buffers every Service port appends to, in which a Service port's own
+/// chains' rules follow its lines in the shared nat chains, as a sync writes them.
+pub(crate) struct Sink<'a> {
+    pub filter: &'a mut String,
+    pub nat_chains: &'a mut String,
+    pub nat_shared: &'a mut String,
+    /// `None`: into `nat_shared`.
+    pub nat_rules: Option<&'a mut String>,
+}
+
+impl Sink<'_> {
+    fn nat_rules(&mut self) -> &mut String {
+        match &mut self.nat_rules {
+            Some(rules) => rules,
+            None => self.nat_shared,
+        }
+    }
+
+    /// Declares one of the Service port's own chains.
+    fn chain(&mut self, name: &str) {
+        push_line!(self.nat_chains, ":", name, " - [0:0]");
     }
 }
 

@@ -21,6 +21,9 @@ pub(crate) struct UserChains {
     index: FastHashMap<Arc<str>, usize>,
     /// The slots in name order, once an ordered walk needed it.
     order: OnceLock<Vec<usize>>,
+    /// The slot [`UserChains::get_mut`] found last: a restore adds a chain's rules one line
+    /// after another, so most lines find their chain here without hashing its name.
+    last: usize,
 }
 
 /// Equal when they hold the same chains (the order follows from the names).
@@ -43,7 +46,13 @@ impl UserChains {
 
     /// Chain `name` for replacing or changing; it must keep its name.
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Arc<Chain>> {
-        self.index.get(name).map(|&i| &mut self.slots[i])
+        let last = self.last;
+        if self.slots.get(last).is_some_and(|c| *c.name == *name) {
+            return Some(&mut self.slots[last]);
+        }
+        let i = *self.index.get(name)?;
+        self.last = i;
+        Some(&mut self.slots[i])
     }
 
     /// Where chain `name` sits among [`UserChains::slots`].
@@ -181,7 +190,9 @@ mod tests {
                 prop_assert_eq!(u.len(), model.len());
                 for n in &model {
                     prop_assert_eq!(u.get(n).map(|c| &*c.name), Some(n.as_str()));
+                    prop_assert_eq!(u.get_mut(n).map(|c| c.name.to_string()), Some(n.clone()));
                 }
+                prop_assert_eq!(u.get_mut(&name).is_some(), model.contains(&name));
             }
             prop_assert_eq!(names(&u), model.iter().map(String::as_str).collect::<Vec<_>>());
         }
