@@ -35,7 +35,7 @@ use crate::netfilter::error::{NetfilterError, RestoreError};
 use crate::netfilter::rule::{Counters, Rule};
 use crate::netfilter::ruleset::Ruleset;
 use crate::netfilter::table::{CHAIN_NAME_MAX_LEN, Table, TableName};
-use crate::netfilter::tokenize::{Token, tokenize_into};
+use crate::netfilter::tokenize::{Token, lines, tokenize_into};
 use crate::netfilter::value::parse_counters;
 use sim_core::hash::FastHashMap;
 
@@ -98,11 +98,10 @@ impl Ruleset {
         let mut current: Option<TableName> = None;
         let mut resent = Resent::default();
         let mut tokens = Vec::with_capacity(32);
-        let mut lines = 0;
-        for (idx, raw) in input.split_inclusive('\n').enumerate() {
+        let mut last_line = 0;
+        for (idx, line) in lines(input).enumerate() {
             let lineno = idx + 1;
-            lines = lineno;
-            let line = raw.strip_suffix('\n').unwrap_or(raw);
+            last_line = lineno;
             let err = |kind, column| RestoreError {
                 line: lineno,
                 column,
@@ -161,6 +160,9 @@ impl Ruleset {
                 if !opts.noflush {
                     table.reset();
                 }
+                let end = line.as_ptr() as usize - input.as_ptr() as usize + line.len();
+                let rest = input.get(end + 1..).unwrap_or("");
+                table.reserve_chains(declared_chains(rest));
                 current = Some(t);
                 continue;
             }
@@ -177,13 +179,20 @@ impl Ruleset {
         }
         if let Some(t) = current {
             return Err(RestoreError {
-                line: lines + 1,
+                line: last_line + 1,
                 column: None,
                 kind: NetfilterError::MissingCommit(t.to_string()),
             });
         }
         Ok(())
     }
+}
+
+/// How many chain declarations (`:` lines) open the table section that starts at `rest`:
+/// room is made for that many chains at once rather than as they come (kube-proxy's first
+/// sync declares 120,000).
+fn declared_chains(rest: &str) -> usize {
+    lines(rest).take_while(|l| l.starts_with(':')).count()
 }
 
 /// An error and the 1-based column it points at, if any.

@@ -307,6 +307,12 @@ impl Table {
         chain_in(&mut self.builtin, &mut self.user, name)
     }
 
+    /// Makes room for `n` more user chains and chains jumped to.
+    pub(crate) fn reserve_chains(&mut self, n: usize) {
+        self.user.reserve(n);
+        self.refs.reserve(n);
+    }
+
     /// `iptables -N NAME`.
     pub fn new_chain(&mut self, name: &str) -> Result<(), NetfilterError> {
         check_chain_name(name)?;

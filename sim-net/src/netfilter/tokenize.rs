@@ -31,6 +31,9 @@ pub(crate) fn tokenize_into<'a>(
     tokens: &mut Vec<Token<'a>>,
 ) -> Result<(), (NetfilterError, usize)> {
     tokens.clear();
+    if plain_words(line, tokens) {
+        return Ok(());
+    }
     let b = line.as_bytes();
     let mut i = 0;
     // Characters before byte `i` (UTF-8 continuation bytes do not start a character).
@@ -143,6 +146,37 @@ pub(crate) fn tokenize_into<'a>(
     Ok(())
 }
 
+/// Splits `line` at spaces when it holds no tab, double quote or non-ASCII byte (most lines:
+/// a kube-proxy restore quotes only some comments), its columns then being byte offsets;
+/// `false`, with nothing pushed, otherwise.
+fn plain_words<'a>(line: &'a str, tokens: &mut Vec<Token<'a>>) -> bool {
+    let b = line.as_bytes();
+    // No early exit: the whole line is checked in wide steps.
+    let special = b.iter().fold(false, |any, &c| {
+        any | (c == b'"') | (c == b'\t') | (c >= 0x80)
+    });
+    if special {
+        return false;
+    }
+    let mut word = |start: usize, end: usize| {
+        if start < end {
+            tokens.push(Token {
+                text: Cow::Borrowed(&line[start..end]),
+                column: start + 1,
+            });
+        }
+    };
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b' ' {
+            word(start, i);
+            start = i + 1;
+        }
+    }
+    word(start, b.len());
+    true
+}
+
 /// When the word at byte `i` is `"…"` with no backslash or quote inside and a space, a tab or
 /// the end after it: the bytes inside the quotes, and where the word ends.
 fn plain_quoted(b: &[u8], i: usize) -> Option<(std::ops::Range<usize>, usize)> {
@@ -156,16 +190,52 @@ fn plain_quoted(b: &[u8], i: usize) -> Option<(std::ops::Range<usize>, usize)> {
     (b[close] == b'"' && ends_word).then_some((i + 1..close, end))
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `w` equal to `c` (exact up to the first such byte).
+fn equal(w: u64, c: u8) -> u64 {
+    let x = w ^ (ONES * u64::from(c));
+    x.wrapping_sub(ONES) & !x & HIGH
+}
+
+/// The lines of `input` without their newlines (a last line without one included), each
+/// end found eight bytes at a time.
+pub(crate) fn lines(input: &str) -> impl Iterator<Item = &str> {
+    let b = input.as_bytes();
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= b.len() {
+            return None;
+        }
+        let end = newline(b, at);
+        let line = &input[at..end];
+        at = end + 1;
+        Some(line)
+    })
+}
+
+/// From byte `i`, the index of the first newline (or the end).
+fn newline(b: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = b.get(i..i + 8) {
+        let hits = equal(
+            u64::from_le_bytes(chunk.try_into().expect("8 bytes")),
+            b'\n',
+        );
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    b[i..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(b.len(), |n| i + n)
+}
+
 /// From byte `i`, the index of the first space, tab or double quote (or the end), and whether
 /// every byte before it is ASCII; eight bytes at a time (a kube-proxy restore holds 50 MB).
 fn scan_word(b: &[u8], mut i: usize) -> (usize, bool) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // The high bit of each byte of `w` equal to `c` (exact up to the first such byte).
-    let equal = |w: u64, c: u8| {
-        let x = w ^ (ONES * u64::from(c));
-        x.wrapping_sub(ONES) & !x & HIGH
-    };
     let mut ascii = true;
     while let Some(chunk) = b.get(i..i + 8) {
         let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
@@ -194,6 +264,16 @@ mod tests {
     use super::*;
 
     proptest! {
+        /// Lines are what splitting after each newline and dropping it gives.
+        #[test]
+        fn lines_split_like_the_standard_library(s in "[a\n]{0,24}|[a-z\n]{0,40}") {
+            let want: Vec<&str> = s
+                .split_inclusive('\n')
+                .map(|l| l.strip_suffix('\n').unwrap_or(l))
+                .collect();
+            prop_assert_eq!(lines(&s).collect::<Vec<_>>(), want);
+        }
+
         /// The word scan finds what a byte-by-byte scan finds.
         #[test]
         fn word_scan_matches_a_byte_scan(s in "[a-z \t\"é0-9\\-]{0,40}", from in 0usize..40) {

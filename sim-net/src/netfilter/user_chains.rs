@@ -96,6 +96,12 @@ impl UserChains {
         Some(chain)
     }
 
+    /// Makes room for `n` more chains.
+    pub fn reserve(&mut self, n: usize) {
+        self.slots.reserve(n);
+        self.index.reserve(n);
+    }
+
     pub fn clear(&mut self) {
         self.slots.clear();
         self.index.clear();
