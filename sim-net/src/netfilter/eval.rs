@@ -17,8 +17,10 @@
 //! formats (LOG records a step), the `limit` and `socket` matches (always match, as the parser
 //! documents).
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use sim_core::hash::FastHashMap;
 
 use crate::netfilter::chain::{Chain, Hook, Policy};
 use crate::netfilter::matches::{
@@ -130,7 +132,7 @@ pub struct Step {
 /// The destination index of one chain: rule positions by exact destination, and the rest.
 #[derive(Debug, Default)]
 struct ChainIndex {
-    by_dst: HashMap<Ipv4Addr, Vec<usize>>,
+    by_dst: FastHashMap<Ipv4Addr, Vec<usize>>,
     wildcard: Vec<usize>,
 }
 
@@ -169,7 +171,8 @@ fn exact_dst(r: &Rule) -> Option<Ipv4Addr> {
 #[derive(Debug, Default)]
 pub struct IndexCache {
     generation: u64,
-    chains: HashMap<TableName, HashMap<String, ChainIndex>>,
+    /// Looked up only.
+    chains: FastHashMap<(TableName, Arc<str>), ChainIndex>,
 }
 
 impl Clone for IndexCache {
@@ -225,13 +228,11 @@ impl<'a, O: Oracle> Walker<'a, O> {
     ) -> Option<usize> {
         let n = chain.rules.len();
         match self.index.as_deref_mut() {
-            Some(cache) if n > INDEX_MIN_RULES => {
-                let chains = cache.chains.entry(table).or_default();
-                if !chains.contains_key(&*chain.name) {
-                    chains.insert(chain.name.to_string(), ChainIndex::build(chain));
-                }
-                chains[&*chain.name].next(dst, from)
-            }
+            Some(cache) if n > INDEX_MIN_RULES => cache
+                .chains
+                .entry((table, Arc::clone(&chain.name)))
+                .or_insert_with(|| ChainIndex::build(chain))
+                .next(dst, from),
             _ => (from..n).find(|&i| exact_dst(&chain.rules[i]).is_none_or(|a| a == dst)),
         }
     }
@@ -300,41 +301,39 @@ impl<'a, O: Oracle> Walker<'a, O> {
                 continue;
             }
             hits.push((&chain.name, i + 1));
-            let action = |a: &str| {
-                let a = a.to_string();
-                move || Step {
-                    table: tname,
-                    chain: chain.name.to_string(),
-                    rule: Some(i + 1),
-                    text: rule.to_string(),
-                    matched: true,
-                    action: a,
-                }
+            // Made only when the walk is recorded.
+            let action = |a: String| Step {
+                table: tname,
+                chain: chain.name.to_string(),
+                rule: Some(i + 1),
+                text: rule.to_string(),
+                matched: true,
+                action: a,
             };
             let Some(target) = &rule.target else {
-                self.step(action("continue"));
+                self.step(|| action("continue".into()));
                 pos = i + 1;
                 continue;
             };
             match target {
                 Target::Accept => {
-                    self.step(action("ACCEPT"));
+                    self.step(|| action("ACCEPT".into()));
                     return TableVerdict::Accept;
                 }
                 Target::Drop => {
-                    self.step(action("DROP"));
+                    self.step(|| action("DROP".into()));
                     return TableVerdict::Drop;
                 }
                 Target::Reject(w) => {
-                    self.step(action(&format!("REJECT {}", w.name())));
+                    self.step(|| action(format!("REJECT {}", w.name())));
                     return TableVerdict::Reject(*w);
                 }
                 Target::Dnat(_) | Target::Snat(_) | Target::Masquerade(_) | Target::Redirect(_) => {
-                    self.step(action(target.name()));
+                    self.step(|| action(target.name().into()));
                     return TableVerdict::Nat(target.clone());
                 }
                 Target::Return => {
-                    self.step(action("return"));
+                    self.step(|| action("return".into()));
                     match stack.pop() {
                         Some((c, p)) => {
                             chain = c;
@@ -354,10 +353,7 @@ impl<'a, O: Oracle> Walker<'a, O> {
                         continue;
                     };
                     let goto = matches!(target, Target::Goto(_));
-                    self.step(action(&format!(
-                        "{} {name}",
-                        if goto { "goto" } else { "jump" }
-                    )));
+                    self.step(|| action(format!("{} {name}", if goto { "goto" } else { "jump" })));
                     if !goto {
                         if stack.len() >= MAX_CALL_DEPTH {
                             return TableVerdict::Drop;
@@ -369,7 +365,7 @@ impl<'a, O: Oracle> Walker<'a, O> {
                 }
                 Target::Mark(x) => {
                     pkt.mark = x.apply(pkt.mark);
-                    self.step(action(&format!("MARK → {:#x}", pkt.mark)));
+                    self.step(|| action(format!("MARK → {:#x}", pkt.mark)));
                     pos = i + 1;
                 }
                 Target::Connmark(c) => {
@@ -384,7 +380,7 @@ impl<'a, O: Oracle> Walker<'a, O> {
                             }
                         }
                     }
-                    self.step(action("CONNMARK"));
+                    self.step(|| action("CONNMARK".into()));
                     pos = i + 1;
                 }
                 Target::Log(l) => {
@@ -396,7 +392,7 @@ impl<'a, O: Oracle> Walker<'a, O> {
                         l.prefix,
                         l.level
                     ));
-                    self.step(action(&format!("LOG {:?}", l.prefix)));
+                    self.step(|| action(format!("LOG {:?}", l.prefix)));
                     pos = i + 1;
                 }
                 Target::Notrack | Target::Ct { .. } => {
@@ -405,7 +401,7 @@ impl<'a, O: Oracle> Walker<'a, O> {
                     } else {
                         pkt.ct = Some(untracked(pkt));
                     }
-                    self.step(action("NOTRACK"));
+                    self.step(|| action("NOTRACK".into()));
                     pos = i + 1;
                 }
             }

@@ -20,11 +20,10 @@
 //! only rule is a FORWARD DROP has no conntrack entries. Namespaces without any table cost
 //! nothing.
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasherDefault;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
+use sim_core::hash::FastHashMap;
 use sim_core::{SimRng, SimTime};
 use smoltcp::wire::IpProtocol;
 
@@ -68,8 +67,9 @@ pub struct Netfilter {
     /// What LOG targets wrote since the hook began (moved into its report).
     logs: Vec<String>,
     /// Rule and policy hits not yet folded into the ruleset's counters, per table and chain
-    /// (index 0 the policy, n the n-th rule): counting a hit is then one hash lookup.
-    hits: BTreeMap<TableName, HashMap<String, Vec<Counters>, BuildHasherDefault<DefaultHasher>>>,
+    /// (index 0 the policy, n the n-th rule): counting a hit is then one hash lookup. Folding
+    /// them in adds counts, so the map's order reaches no result.
+    hits: BTreeMap<TableName, FastHashMap<String, Vec<Counters>>>,
     /// Whether conntrack runs ([`Ruleset::needs_conntrack`]), for the ruleset generation
     /// it was computed for.
     tracking: Option<(u64, bool)>,

@@ -58,12 +58,11 @@ pub use tcp::{TcpFlags, TcpState};
 pub use timeouts::{ConntrackConfig, ConntrackSysctlError, Timeouts};
 pub use tuple::{L4Proto, Tuple, icmp, icmpv6};
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 
+use sim_core::hash::FastHashMap;
 use sim_core::{SimDuration, SimTime};
 
 use tcp::{TcpOutcome, TcpTrack};
@@ -391,7 +390,7 @@ pub struct Conntrack {
     entries: BTreeMap<EntryId, Entry>,
     /// Both tuples of every confirmed entry (the kernel's hash table). Only looked up, never
     /// iterated, and hashed with fixed keys, so it cannot make a run depend on the process.
-    index: HashMap<Tuple, (EntryId, Direction), BuildHasherDefault<DefaultHasher>>,
+    index: FastHashMap<Tuple, (EntryId, Direction)>,
     /// Confirmed entries by expiry.
     by_expiry: BTreeSet<(SimTime, EntryId)>,
     /// Source-NATed entries by original (protocol, source, source port): `nf_nat_bysource`.
@@ -414,7 +413,7 @@ impl Conntrack {
         Conntrack {
             config,
             entries: BTreeMap::new(),
-            index: HashMap::default(),
+            index: FastHashMap::default(),
             by_expiry: BTreeSet::new(),
             by_source: BTreeMap::new(),
             dying: BTreeMap::new(),
