@@ -68,13 +68,6 @@ impl LocalDetector {
         out
     }
 
-    /// `IfNotLocal`.
-    pub fn if_not_local(&self) -> String {
-        let mut out = String::new();
-        self.push_if_not_local(&mut out);
-        out
-    }
-
     /// [`LocalDetector::if_local`], appended.
     pub fn push_if_local(&self, out: &mut String) {
         match self {
@@ -95,7 +88,8 @@ impl LocalDetector {
         }
     }
 
-    /// [`LocalDetector::if_not_local`], appended.
+    /// `IfNotLocal`, appended: `! ` and [`LocalDetector::if_local`]'s match (nothing for a
+    /// no-op detector).
     pub fn push_if_not_local(&self, out: &mut String) {
         if self.is_implemented() {
             out.push_str("! ");

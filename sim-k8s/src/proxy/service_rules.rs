@@ -584,12 +584,6 @@ impl Push for Ip {
     }
 }
 
-impl std::fmt::Display for Ip {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        display(self, f)
-    }
-}
-
 /// A port as `u16` prints it (see [`Ip`]).
 struct Port(u16);
 
@@ -598,12 +592,6 @@ impl Push for Port {
         let mut buf = [0u8; 5];
         let n = decimal(u32::from(self.0), &mut buf);
         out.push_str(std::str::from_utf8(&buf[..n]).expect("ASCII digits"));
-    }
-}
-
-impl std::fmt::Display for Port {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        display(self, f)
     }
 }
 
@@ -649,12 +637,6 @@ impl Push for Probability {
     }
 }
 
-impl std::fmt::Display for Probability {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        display(self, f)
-    }
-}
-
 /// A comment argument as kube-proxy writes it: bare when it has no space, else double-quoted.
 fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -677,20 +659,23 @@ fn push_quoted(out: &mut String, s: &str) {
 mod tests {
     use super::*;
 
+    fn text(p: impl Push) -> String {
+        let mut s = String::new();
+        p.push_to(&mut s);
+        s
+    }
+
     #[test]
     fn numbers_print_as_the_standard_formatter_prints_them() {
         for v in [0u8, 1, 9, 10, 99, 100, 199, 200, 255] {
             let ip = Ipv4Addr::new(v, 255 - v, v / 2, 10);
-            assert_eq!(Ip(ip).to_string(), ip.to_string());
+            assert_eq!(text(Ip(ip)), ip.to_string());
         }
         for p in (0..=u16::MAX).step_by(7).chain([9, 10, 99, 100, 65535]) {
-            assert_eq!(Port(p).to_string(), p.to_string());
+            assert_eq!(text(Port(p)), p.to_string());
         }
         for n in [1, 2, 3, 7, 10, 999, 1000, 1001, 5000] {
-            assert_eq!(
-                Probability(n).to_string(),
-                format!("{:.10}", 1.0 / n as f64)
-            );
+            assert_eq!(text(Probability(n)), format!("{:.10}", 1.0 / n as f64));
         }
     }
 }
