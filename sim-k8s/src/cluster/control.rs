@@ -386,12 +386,7 @@ impl ClusterSim {
         let Some(kp) = self.cluster.kube_proxies.get_mut(node) else {
             return;
         };
-        let key = d.event.object.key();
-        if d.event.event_type == EventType::Deleted {
-            kp.cache.remove(&key);
-        } else {
-            kp.cache.insert(key, d.event.object);
-        }
+        kp.observe(d.event.event_type == EventType::Deleted, d.event.object);
         match kp.request(ctx.now(), &config) {
             RunDecision::Now => self.sync_kube_proxy(ctx.now(), node),
             RunDecision::At(t) => {
@@ -535,6 +530,7 @@ impl ClusterSim {
         let relist = self.cluster.kube_proxy_list();
         if let Some(kp) = self.cluster.kube_proxies.get_mut(&node) {
             kp.cache = relist;
+            kp.relisted = true;
             kp.pending = None;
             self.sync_kube_proxy(ctx.now(), &node);
         }

@@ -6,6 +6,11 @@
 //! in the API before its node's rules send traffic to it — is the watch lag plus up to
 //! `minSyncPeriod`, as on a real cluster.
 //!
+//! Its informer handlers record each change as it arrives ([`KubeProxy::observe`]: a
+//! Service's ports, a Service's endpoints from all its EndpointSlices, as upstream's change
+//! trackers do), and a sync applies what they recorded ([`Proxier::sync_changes`]); only the
+//! first sync and the one after a relist compare the whole cache with what was programmed.
+//!
 //! At start kube-proxy writes its conntrack sysctls (`nf_conntrack_max`, TCP timeouts) and,
 //! with localhost NodePorts, `route_localnet`; at build time every node then syncs once at
 //! t = 0 with the settled objects. A failed node's
@@ -24,7 +29,8 @@ use super::{Cluster, ClusterError};
 use crate::config::kube_proxy_configuration::KubeProxyConfiguration;
 use crate::object::{Kind, Object, ObjectKey};
 use crate::proxy::config::{conntrack_sysctls, proxier_config};
-use crate::proxy::{Proxier, SyncOutcome, proxy_state};
+use crate::proxy::endpoint::SERVICE_NAME_LABEL;
+use crate::proxy::{Proxier, ProxyChanges, SyncOutcome, proxy_state};
 
 /// The kinds a kube-proxy watches.
 pub const WATCHED: [Kind; 3] = [Kind::Service, Kind::EndpointSlice, Kind::Node];
@@ -37,6 +43,11 @@ pub struct KubeProxy {
     pub cache: BTreeMap<ObjectKey, Object>,
     /// A sync scheduled by the runner and not run yet.
     pub pending: Option<SimTime>,
+    /// What its informer handlers recorded since the last sync.
+    pub changes: ProxyChanges,
+    /// The cache was (re)listed since the last sync: the next one compares all of it with
+    /// what was programmed.
+    pub relisted: bool,
     /// Every sync it ran.
     pub syncs: Vec<SyncOutcome>,
 }
@@ -53,6 +64,60 @@ pub enum RunDecision {
 }
 
 impl KubeProxy {
+    /// A kube-proxy whose informers have listed `cache`.
+    pub fn new(proxier: Proxier, cache: BTreeMap<ObjectKey, Object>) -> Self {
+        KubeProxy {
+            proxier,
+            cache,
+            pending: None,
+            changes: ProxyChanges::default(),
+            relisted: true,
+            syncs: Vec::new(),
+        }
+    }
+
+    /// A watch event: `object` changed (`deleted` or not). The cache takes it and the change
+    /// trackers record it: a Service as it is now, or, for an EndpointSlice, the endpoints of
+    /// its Service (and of the Service it belonged to before, if that differs) from all the
+    /// Service's slices in the cache.
+    pub fn observe(&mut self, deleted: bool, object: Object) {
+        let key = object.key();
+        let before = if deleted {
+            self.cache.remove(&key)
+        } else {
+            self.cache.insert(key, object.clone())
+        };
+        match &object {
+            Object::Service(svc) if deleted => {
+                let ns = svc.metadata.namespace.as_deref().unwrap_or("default");
+                let name = svc.metadata.name.as_deref().unwrap_or_default();
+                self.changes.service_deleted(ns, name);
+            }
+            Object::Service(svc) => self.changes.service_updated(svc),
+            Object::EndpointSlice(_) => {
+                let owners: std::collections::BTreeSet<(String, String)> =
+                    [before.as_ref(), Some(&object)]
+                        .into_iter()
+                        .flatten()
+                        .filter_map(slice_owner)
+                        .collect();
+                for (ns, service) in owners {
+                    let slices = self.cache.values().filter_map(|o| match o {
+                        Object::EndpointSlice(e)
+                            if slice_owner(o).is_some_and(|(n, s)| n == ns && s == service) =>
+                        {
+                            Some(e)
+                        }
+                        _ => None,
+                    });
+                    let node = &self.proxier.config.node_name;
+                    self.changes.endpoint_slices(&ns, &service, slices, node);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// `BoundedFrequencyRunner.Run`: when the change at `now` gets programmed.
     pub fn request(&mut self, now: SimTime, config: &KubeProxyConfiguration) -> RunDecision {
         if self.pending.is_some() {
@@ -125,12 +190,7 @@ impl Cluster {
             }
             self.kube_proxies.insert(
                 name.clone(),
-                KubeProxy {
-                    proxier: Proxier::new(pc),
-                    cache: cache.clone(),
-                    pending: None,
-                    syncs: Vec::new(),
-                },
+                KubeProxy::new(Proxier::new(pc), cache.clone()),
             );
             self.sync_kube_proxy(&name, now)?;
         }
@@ -155,29 +215,42 @@ impl Cluster {
             return Ok(());
         };
         kp.pending = None;
-        let services = kp.cache.values().filter_map(|o| match o {
-            Object::Service(s) => Some(s),
-            _ => None,
-        });
-        let slices = kp.cache.values().filter_map(|o| match o {
-            Object::EndpointSlice(e) => Some(e),
-            _ => None,
-        });
-        let (ports, eps) = proxy_state(services, slices, &kp.proxier.config.node_name);
         if let Some(Object::Node(n)) = kp.cache.get(&ObjectKey::new(Kind::Node, "", node)) {
             kp.proxier.config.zone = zone_of(n);
         }
         let nf = &mut self.net.netns_mut(ns).netfilter;
-        let outcome =
-            kp.proxier
-                .sync(now, ports, eps, nf)
-                .map_err(|e| ClusterError::KubeProxy {
-                    node: node.to_string(),
-                    why: format!("iptables-restore: {e}"),
-                })?;
+        let changes = std::mem::take(&mut kp.changes);
+        let synced = if std::mem::replace(&mut kp.relisted, false) {
+            let services = kp.cache.values().filter_map(|o| match o {
+                Object::Service(s) => Some(s),
+                _ => None,
+            });
+            let slices = kp.cache.values().filter_map(|o| match o {
+                Object::EndpointSlice(e) => Some(e),
+                _ => None,
+            });
+            let (ports, eps) = proxy_state(services, slices, &kp.proxier.config.node_name);
+            kp.proxier.sync(now, ports, eps, nf)
+        } else {
+            kp.proxier.sync_changes(now, changes, nf)
+        };
+        let outcome = synced.map_err(|e| ClusterError::KubeProxy {
+            node: node.to_string(),
+            why: format!("iptables-restore: {e}"),
+        })?;
         kp.syncs.push(outcome);
         Ok(())
     }
+}
+
+/// The namespace and Service of an EndpointSlice (by its `kubernetes.io/service-name` label).
+fn slice_owner(o: &Object) -> Option<(String, String)> {
+    let Object::EndpointSlice(e) = o else {
+        return None;
+    };
+    let service = e.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
+    let ns = e.metadata.namespace.as_deref().unwrap_or("default");
+    Some((ns.to_string(), service.clone()))
 }
 
 fn zone_of(n: &Node) -> String {
@@ -187,4 +260,117 @@ fn zone_of(n: &Node) -> String {
         .and_then(|l| l.get(crate::proxy::topology::ZONE_LABEL))
         .cloned()
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::{Service, ServicePort as ApiPort, ServiceSpec};
+    use k8s_openapi::api::discovery::v1::{
+        Endpoint as ApiEndpoint, EndpointConditions, EndpointPort, EndpointSlice,
+    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::proxy::change_tracker::ProxyState;
+
+    fn meta(name: &str, labels: Option<&str>) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("ns".into()),
+            labels: labels.map(|s| BTreeMap::from([(SERVICE_NAME_LABEL.to_string(), s.into())])),
+            ..Default::default()
+        }
+    }
+
+    fn service(name: &str, port: i32) -> Object {
+        Object::Service(Service {
+            metadata: meta(name, None),
+            spec: Some(ServiceSpec {
+                cluster_ip: Some("10.96.0.10".into()),
+                ports: Some(vec![ApiPort {
+                    name: Some("p".into()),
+                    port,
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            status: None,
+        })
+    }
+
+    /// Slice `slice` of Service `owner` with `hosts` endpoints, the first one not ready when
+    /// `not_ready`.
+    fn slice(slice: u8, owner: &str, hosts: u8, not_ready: bool) -> Object {
+        Object::EndpointSlice(EndpointSlice {
+            metadata: meta(&format!("slice-{slice}"), Some(owner)),
+            address_type: "IPv4".into(),
+            endpoints: (0..hosts)
+                .map(|h| ApiEndpoint {
+                    addresses: vec![format!("10.244.{slice}.{}", h + 1)],
+                    conditions: Some(EndpointConditions {
+                        ready: Some(!(not_ready && h == 0)),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .collect(),
+            ports: Some(vec![EndpointPort {
+                name: Some("p".into()),
+                port: Some(8080),
+                ..Default::default()
+            }]),
+        })
+    }
+
+    /// A watch event over two Services and three slices that may move between them.
+    fn event() -> impl Strategy<Value = (bool, Object)> {
+        let owner = prop::sample::select(&["a", "b"][..]);
+        prop_oneof![
+            (any::<bool>(), owner.clone(), 80..82i32)
+                .prop_map(|(deleted, name, port)| (deleted, service(name, port))),
+            (any::<bool>(), 0..3u8, owner, 0..3u8, any::<bool>()).prop_map(
+                |(deleted, s, owner, hosts, not_ready)| {
+                    (deleted, slice(s, owner, hosts, not_ready))
+                }
+            ),
+        ]
+    }
+
+    proptest! {
+        /// Applying what the informer handlers recorded leaves the proxier's state as
+        /// comparing its whole cache would: the same Service ports and endpoints, also when a
+        /// slice moves to another Service.
+        #[test]
+        fn observed_changes_add_up_to_the_cache(
+            events in prop::collection::vec(event(), 1..24),
+        ) {
+            let node = Node {
+                metadata: ObjectMeta { name: Some("node-a".into()), ..Default::default() },
+                ..Default::default()
+            };
+            let pc = proxier_config(&KubeProxyConfiguration::default(), &node, &[])
+                .expect("a valid configuration");
+            let mut kp = KubeProxy::new(Proxier::new(pc), BTreeMap::new());
+            let mut state = ProxyState::default();
+            for (deleted, object) in events {
+                kp.observe(deleted, object);
+                state.apply(std::mem::take(&mut kp.changes));
+                let services = kp.cache.values().filter_map(|o| match o {
+                    Object::Service(s) => Some(s),
+                    _ => None,
+                });
+                let slices = kp.cache.values().filter_map(|o| match o {
+                    Object::EndpointSlice(e) => Some(e),
+                    _ => None,
+                });
+                let (ports, eps) = proxy_state(services, slices, "node-a");
+                prop_assert_eq!(&state.services, &ports);
+                let nonempty = |m: &crate::proxy::endpoint::EndpointsMap| {
+                    m.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>()
+                };
+                prop_assert_eq!(nonempty(&state.endpoints), nonempty(&eps));
+            }
+        }
+    }
 }
