@@ -29,7 +29,8 @@ use super::{Cluster, ClusterError};
 use crate::config::kube_proxy_configuration::KubeProxyConfiguration;
 use crate::object::{Kind, Object, ObjectKey};
 use crate::proxy::config::{conntrack_sysctls, proxier_config};
-use crate::proxy::endpoint::SERVICE_NAME_LABEL;
+use crate::proxy::endpoint::{EndpointsMap, SERVICE_NAME_LABEL};
+use crate::proxy::service_port::{ServicePort, ServicePortName};
 use crate::proxy::{Proxier, ProxyChanges, SyncOutcome, proxy_state};
 
 /// The kinds a kube-proxy watches.
@@ -116,6 +117,19 @@ impl KubeProxy {
             }
             _ => {}
         }
+    }
+
+    /// The Service ports and endpoints its whole cache holds, seen from its node.
+    fn cached_state(&self) -> (BTreeMap<ServicePortName, ServicePort>, EndpointsMap) {
+        let services = self.cache.values().filter_map(|o| match o {
+            Object::Service(s) => Some(s),
+            _ => None,
+        });
+        let slices = self.cache.values().filter_map(|o| match o {
+            Object::EndpointSlice(e) => Some(e),
+            _ => None,
+        });
+        proxy_state(services, slices, &self.proxier.config.node_name)
     }
 
     /// `BoundedFrequencyRunner.Run`: when the change at `now` gets programmed.
@@ -221,15 +235,7 @@ impl Cluster {
         let nf = &mut self.net.netns_mut(ns).netfilter;
         let changes = std::mem::take(&mut kp.changes);
         let synced = if std::mem::replace(&mut kp.relisted, false) {
-            let services = kp.cache.values().filter_map(|o| match o {
-                Object::Service(s) => Some(s),
-                _ => None,
-            });
-            let slices = kp.cache.values().filter_map(|o| match o {
-                Object::EndpointSlice(e) => Some(e),
-                _ => None,
-            });
-            let (ports, eps) = proxy_state(services, slices, &kp.proxier.config.node_name);
+            let (ports, eps) = kp.cached_state();
             kp.proxier.sync(now, ports, eps, nf)
         } else {
             kp.proxier.sync_changes(now, changes, nf)
@@ -356,17 +362,9 @@ mod tests {
             for (deleted, object) in events {
                 kp.observe(deleted, object);
                 state.apply(std::mem::take(&mut kp.changes));
-                let services = kp.cache.values().filter_map(|o| match o {
-                    Object::Service(s) => Some(s),
-                    _ => None,
-                });
-                let slices = kp.cache.values().filter_map(|o| match o {
-                    Object::EndpointSlice(e) => Some(e),
-                    _ => None,
-                });
-                let (ports, eps) = proxy_state(services, slices, "node-a");
+                let (ports, eps) = kp.cached_state();
                 prop_assert_eq!(&state.services, &ports);
-                let nonempty = |m: &crate::proxy::endpoint::EndpointsMap| {
+                let nonempty = |m: &EndpointsMap| {
                     m.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>()
                 };
                 prop_assert_eq!(nonempty(&state.endpoints), nonempty(&eps));
