@@ -213,13 +213,10 @@ impl<'a> Graph<'a> {
     /// The chain indices in iptables-save's order.
     fn save_order(&self) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.chains.len()).collect();
-        order.sort_by(|&a, &b| {
-            let (ca, cb) = (self.chains[a], self.chains[b]);
-            match (ca.is_builtin(), cb.is_builtin()) {
-                (true, true) => a.cmp(&b),
-                (false, false) => ca.name.cmp(&cb.name),
-                (x, y) => y.cmp(&x),
-            }
+        // Built-in chains first, in hook order (the sort is stable), then user chains by name.
+        order.sort_by_key(|&i| {
+            let c = self.chains[i];
+            (!c.is_builtin(), if c.is_builtin() { "" } else { &*c.name })
         });
         order
     }
@@ -338,9 +335,9 @@ impl Table {
             return Err(NetfilterError::Loop(chain.to_string()));
         }
         let hooks = graph.hooks_reaching();
-        let wrong_hook = |i: usize| wrong_hook(graph.chains[i], hooks[i]);
-        if (0..graph.chains.len()).any(|i| wrong_hook(i).is_some()) {
-            let first = graph.save_order().into_iter().find_map(wrong_hook);
+        let wrong_at = |i: usize| wrong_hook(graph.chains[i], hooks[i]);
+        if (0..graph.chains.len()).any(|i| wrong_at(i).is_some()) {
+            let first = graph.save_order().into_iter().find_map(wrong_at);
             return Err(first.expect("a chain reaches a target from a wrong hook"));
         }
         Ok(graph.find_loop(&mut mark, 0..graph.chains.len()).is_none())

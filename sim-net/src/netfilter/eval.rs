@@ -172,7 +172,7 @@ fn exact_dst(r: &Rule) -> Option<Ipv4Addr> {
 pub struct IndexCache {
     generation: u64,
     /// Looked up only.
-    chains: FastHashMap<(TableName, Arc<str>), ChainIndex>,
+    chains: FastHashMap<TableName, FastHashMap<Arc<str>, ChainIndex>>,
 }
 
 impl Clone for IndexCache {
@@ -228,11 +228,16 @@ impl<'a, O: Oracle> Walker<'a, O> {
     ) -> Option<usize> {
         let n = chain.rules.len();
         match self.index.as_deref_mut() {
-            Some(cache) if n > INDEX_MIN_RULES => cache
-                .chains
-                .entry((table, Arc::clone(&chain.name)))
-                .or_insert_with(|| ChainIndex::build(chain))
-                .next(dst, from),
+            Some(cache) if n > INDEX_MIN_RULES => {
+                let chains = cache.chains.entry(table).or_default();
+                match chains.get(&*chain.name) {
+                    Some(index) => index.next(dst, from),
+                    None => chains
+                        .entry(Arc::clone(&chain.name))
+                        .or_insert_with(|| ChainIndex::build(chain))
+                        .next(dst, from),
+                }
+            }
             _ => (from..n).find(|&i| exact_dst(&chain.rules[i]).is_none_or(|a| a == dst)),
         }
     }

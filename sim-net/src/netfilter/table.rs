@@ -316,7 +316,7 @@ impl Table {
     /// `iptables -N NAME`.
     pub fn new_chain(&mut self, name: &str) -> Result<(), NetfilterError> {
         check_chain_name(name)?;
-        if self.builtin.iter().any(|c| *c.name == *name) || self.user.contains_key(name) {
+        if self.chain(name).is_some() {
             return Err(NetfilterError::ChainExists(name.to_string()));
         }
         self.changing(name);

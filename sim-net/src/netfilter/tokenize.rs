@@ -4,6 +4,9 @@
 //! backslash takes the next character literally; outside quotes a backslash is an ordinary
 //! character; single quotes are ordinary characters; `""` is an empty argument. Unlike
 //! iptables 1.8.9 (which keeps reading into the next line), an unterminated quote is an error.
+//!
+//! The restore input's lines are found here too ([`lines`]), with the same eight-bytes-at-a-time
+//! scan the words use.
 
 use std::borrow::Cow;
 
@@ -177,17 +180,15 @@ fn plain_words<'a>(line: &'a str, tokens: &mut Vec<Token<'a>>) -> bool {
     true
 }
 
-/// When the word at byte `i` is `"…"` with no backslash or quote inside and a space, a tab or
-/// the end after it: the bytes inside the quotes, and where the word ends.
+/// When the word at byte `i` is `"…"` with no backslash or quote inside: the bytes inside the
+/// quotes, and where the word ends (the closing quote ends it).
 fn plain_quoted(b: &[u8], i: usize) -> Option<(std::ops::Range<usize>, usize)> {
     if b[i] != b'"' {
         return None;
     }
     let len = b[i + 1..].iter().position(|&c| c == b'"' || c == b'\\')?;
     let close = i + 1 + len;
-    let end = close + 1;
-    let ends_word = b.get(end).is_none_or(|&c| c == b' ' || c == b'\t');
-    (b[close] == b'"' && ends_word).then_some((i + 1..close, end))
+    (b[close] == b'"').then_some((i + 1..close, close + 1))
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
