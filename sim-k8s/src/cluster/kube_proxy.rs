@@ -19,7 +19,7 @@
 //! scheduled (a sync after an hour without one is still full); `iptables-restore` failures
 //! are recorded, not retried.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use k8s_openapi::api::core::v1::Node;
@@ -96,21 +96,23 @@ impl KubeProxy {
             }
             Object::Service(svc) => self.changes.service_updated(svc),
             Object::EndpointSlice(_) => {
-                let owners: std::collections::BTreeSet<(String, String)> =
-                    [before.as_ref(), Some(&object)]
-                        .into_iter()
-                        .flatten()
-                        .filter_map(slice_owner)
-                        .collect();
+                let owners: BTreeSet<(String, String)> = [before.as_ref(), Some(&object)]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(slice_owner)
+                    .map(|(ns, service)| (ns.to_string(), service.to_string()))
+                    .collect();
                 for (ns, service) in owners {
-                    let slices = self.cache.values().filter_map(|o| match o {
-                        Object::EndpointSlice(e)
-                            if slice_owner(o).is_some_and(|(n, s)| n == ns && s == service) =>
-                        {
-                            Some(e)
-                        }
-                        _ => None,
-                    });
+                    // The cached slices of the namespace, then those of the Service.
+                    let slices = self
+                        .cache
+                        .range(ObjectKey::new(Kind::EndpointSlice, ns.as_str(), "")..)
+                        .take_while(|(k, _)| k.kind == Kind::EndpointSlice && k.namespace == ns)
+                        .filter(|(_, o)| slice_owner(o).is_some_and(|(_, s)| s == service))
+                        .filter_map(|(_, o)| match o {
+                            Object::EndpointSlice(e) => Some(e),
+                            _ => None,
+                        });
                     let node = &self.proxier.config.node_name;
                     self.changes.endpoint_slices(&ns, &service, slices, node);
                 }
@@ -250,13 +252,13 @@ impl Cluster {
 }
 
 /// The namespace and Service of an EndpointSlice (by its `kubernetes.io/service-name` label).
-fn slice_owner(o: &Object) -> Option<(String, String)> {
+fn slice_owner(o: &Object) -> Option<(&str, &str)> {
     let Object::EndpointSlice(e) = o else {
         return None;
     };
     let service = e.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
     let ns = e.metadata.namespace.as_deref().unwrap_or("default");
-    Some((ns.to_string(), service.clone()))
+    Some((ns, service))
 }
 
 fn zone_of(n: &Node) -> String {

@@ -1,7 +1,8 @@
 //! A set of chain names for membership tests at kube-proxy's scale (100,000 chains per
 //! sync): each name is kept inline as its bytes (a chain name has at most 28), hashed with
-//! sim-core's fast hasher, so a lookup neither follows a pointer nor runs SipHash. Never iterated, so its order
-//! cannot reach an output. Not upstream's (`sets.Set[string]`); only the speed differs.
+//! sim-core's fast hasher, so a lookup neither follows a pointer nor runs SipHash. Never
+//! iterated, so its order cannot reach an output. Not upstream's (`sets.Set[string]`); only
+//! the speed differs.
 
 use std::collections::HashSet;
 

@@ -38,7 +38,7 @@ use super::endpoint::EndpointsMap;
 use super::local_detector::LocalDetector;
 use super::node_port_addresses::NodePortAddresses;
 use super::service_port::{ServicePort, ServicePortName, ports_of};
-use super::service_rules::{ServicePortRules, Sink};
+use super::service_rules::ServicePortRules;
 
 pub const KUBE_SERVICES: &str = "KUBE-SERVICES";
 pub const KUBE_EXTERNAL_SERVICES: &str = "KUBE-EXTERNAL-SERVICES";
@@ -248,12 +248,7 @@ pub fn render_on<'a>(
         // chains' rules after its shared nat lines, as they are laid out.
         None => {
             let mut all = ServicePortRules::default();
-            let mut sink = Sink {
-                filter: &mut all.filter,
-                nat_chains: &mut all.nat_chains,
-                nat_shared: &mut all.nat_shared,
-                nat_rules: None,
-            };
+            let mut sink = all.sink(false);
             for (k, svc) in services {
                 ServicePortRules::render_into(cfg, large_cluster_mode, svc, eps_of(k), &mut sink);
             }

@@ -114,14 +114,20 @@ impl ServicePortRules {
             nat_shared: String::with_capacity(256),
             ..ServicePortRules::default()
         };
-        let mut sink = Sink {
-            filter: &mut out.filter,
-            nat_chains: &mut out.nat_chains,
-            nat_shared: &mut out.nat_shared,
-            nat_rules: Some(&mut out.nat_rules),
-        };
+        let mut sink = out.sink(true);
         ServicePortRules::render_into(cfg, large_cluster_mode, svc, endpoints, &mut sink);
         out
+    }
+
+    /// Its buffers as a [`Sink`]; without `rules_apart`, own chains' rules go with the shared
+    /// nat lines.
+    pub(crate) fn sink(&mut self, rules_apart: bool) -> Sink<'_> {
+        Sink {
+            filter: &mut self.filter,
+            nat_chains: &mut self.nat_chains,
+            nat_shared: &mut self.nat_shared,
+            nat_rules: rules_apart.then_some(&mut self.nat_rules),
+        }
     }
 
     /// [`ServicePortRules::render`], appended to `out`.
@@ -443,11 +449,11 @@ impl ServicePortRules {
 /// sync laid out at once, buffers every Service port appends to, in which a Service port's own
 /// chains' rules follow its lines in the shared nat chains, as a sync writes them.
 pub(crate) struct Sink<'a> {
-    pub filter: &'a mut String,
-    pub nat_chains: &'a mut String,
-    pub nat_shared: &'a mut String,
+    filter: &'a mut String,
+    nat_chains: &'a mut String,
+    nat_shared: &'a mut String,
     /// `None`: into `nat_shared`.
-    pub nat_rules: Option<&'a mut String>,
+    nat_rules: Option<&'a mut String>,
 }
 
 impl Sink<'_> {
